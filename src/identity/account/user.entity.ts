@@ -1,0 +1,23 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+
+export const ROLES = ['user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const UserEntity = defineEntity({
+  name: 'User',
+  tableName: 'users',
+  properties: (p) => ({
+    id: p.uuid().primary(),
+    email: p.string().columnType('citext').unique(),
+    passwordHash: p.text(),
+    role: p.string().$type<Role>().default('user'),
+    disabled: p.boolean().default(false),
+    passwordMustChange: p.boolean().default(false),
+    /** Access tokens issued before this instant are inactive (logout-everywhere, revocation). */
+    tokensValidAfter: p.datetime(),
+    createdAt: p.datetime(),
+    updatedAt: p.datetime(),
+  }),
+});
+
+export type User = InferEntity<typeof UserEntity>;

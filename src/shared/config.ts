@@ -1,0 +1,144 @@
+import { z } from 'zod';
+
+/**
+ * The only module that reads the environment. Every variable is documented here, in
+ * .env.example and in the README; test/config/compose.test.ts keeps those three in step.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
+
+/** `name:secret` pairs; secrets of at least 32 characters (API.md, TokenIntrospectionService). */
+const introspectionClients = list.transform((items, ctx) => {
+  const out: { name: string; secret: string }[] = [];
+  for (const item of items) {
+    const i = item.indexOf(':');
+    const name = i > 0 ? item.slice(0, i) : '';
+    const secret = i > 0 ? item.slice(i + 1) : '';
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || secret.length < 32) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `each entry must be name:secret with a name of [A-Za-z0-9_.-] and a secret of at least 32 characters (entry ${out.length + 1} is not)`,
+      });
+      return z.NEVER;
+    }
+    out.push({ name, secret });
+  }
+  return out;
+});
+
+/** 32 bytes, base64 or hex. */
+const key32 = z.string().transform((s, ctx) => {
+  const buf = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
+  if (buf.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or 64 hex characters' });
+    return z.NEVER;
+  }
+  return buf;
+});
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    BIND_ADDRESS: z.string().default('127.0.0.1'),
+    GRPC_PORT: port.default(50051),
+    HTTP_PORT: port.default(8080),
+    DATA_DIR: z.string().default('./data'),
+    DATABASE_URL: z.string().url().optional(),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    REDIS_URL: z.string().url().optional(),
+    NATS_URL: z.string().optional(),
+    EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY_EVENTS'),
+    EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('identity.events'),
+    CORS_ORIGINS: list.default([]),
+    TRUSTED_PROXIES: list.default([]),
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
+
+    JWT_ISSUER: z.string().min(1).default('latch'),
+    JWT_AUDIENCE: z.string().min(1).default('latch'),
+    SIGNING_ALGORITHM: z.enum(['EdDSA', 'ES256']).default('EdDSA'),
+    SIGNING_KEY_ROTATION_HOURS: z.coerce.number().min(1).max(24 * 365).default(24 * 30),
+    SECRET_ENCRYPTION_KEY: key32.optional(),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(900),
+    REFRESH_TOKEN_IDLE_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 86400),
+    REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 86400),
+    REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
+
+    INTROSPECTION_CLIENTS: introspectionClients.optional(),
+    INTROSPECTION_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
+
+    PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(15),
+    PASSWORD_MAX_BYTES: z.coerce.number().int().min(256).max(4096).default(1024),
+    ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+    ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+    ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
+    HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    HASH_QUEUE_MAX: z.coerce.number().int().min(0).default(64),
+    HASH_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(100).default(10),
+    LOGIN_ACCOUNT_LOCK_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
+    LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
+    LOGIN_IP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
+
+    SIGNUP_ENABLED: bool.default(true),
+    ADMIN_EMAIL: z.string().email().optional(),
+    ADMIN_PASSWORD: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.ADMIN_EMAIL === undefined) !== (c.ADMIN_PASSWORD === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together' });
+    }
+    if (c.REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS < c.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS'],
+        message: 'must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS',
+      });
+    }
+    if (c.NODE_ENV === 'production') {
+      // Production never invents its own key material or falls back to single-process backends.
+      for (const k of ['DATABASE_URL', 'SECRET_ENCRYPTION_KEY', 'INTROSPECTION_CLIENTS', 'REDIS_URL', 'NATS_URL'] as const) {
+        if (c[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'required when NODE_ENV=production' });
+      }
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of configVariableNames()) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    // zod messages name the rule, never the value, so secrets do not leak into this text.
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+/** The names of every variable the service reads (used by docs and compose checks). */
+export function configVariableNames(): string[] {
+  return Object.keys(configSchema.shape);
+}
