@@ -1,0 +1,129 @@
+import type { Redis } from 'ioredis';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+  type RateLimiterStoreAbstract,
+} from 'rate-limiter-flexible';
+import { silentLogger, type Logger } from '../../shared/logger.js';
+
+export interface LimiterOptions {
+  /** Failures allowed; the one that reaches this number blocks the key. */
+  points: number;
+  /** How long failures are remembered, counted from the first one (fixed window). */
+  durationSeconds: number;
+  /** How long a key stays blocked once `points` is reached; 0 = until the window ends. */
+  blockSeconds: number;
+  /** Namespaces the keys (Redis key prefix); distinct per limiter. */
+  keyPrefix: string;
+  /** Shared counters for every replica; absent = this process only. */
+  redis?: Redis;
+  logger?: Logger;
+}
+
+export type LimitState = { blocked: false } | { blocked: true; retryAfterMs: number };
+
+/**
+ * A failure counter per key, with a lock when it reaches its limit: check before the attempt,
+ * fail() after a failed one, reset() after a success. Used for sign-in attempts (A1) and meant
+ * for second-factor attempts (A3) too.
+ */
+export interface AttemptLimiter {
+  check(key: string): Promise<LimitState>;
+  fail(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
+  /** Operations answered by the per-process fallback because Redis failed (metrics). */
+  storeFallbacks(): number;
+}
+
+/** A store outage is logged at most this often; the metric counts every fallback. */
+const LOG_EVERY_MS = 10_000;
+
+/**
+ * With Redis, counters live there (one Lua INCR per failure, atomic across replicas). When Redis
+ * is down or not yet connected, each operation falls back at once to an in-process limiter with
+ * the same limits (rate-limiter-flexible's `insuranceLimiter`): throttling keeps working per
+ * replica instead of failing open, at the cost of counts not being shared until Redis returns.
+ * Fallbacks are logged (at most every 10 s) and counted for metrics.
+ */
+export function createLimiter(options: LimiterOptions): AttemptLimiter {
+  const { points, durationSeconds, blockSeconds, keyPrefix, redis } = options;
+  if (!Number.isInteger(points) || points < 1) throw new RangeError('points must be ≥ 1');
+  if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new RangeError('durationSeconds must be ≥ 1');
+  if (!Number.isInteger(blockSeconds) || blockSeconds < 0) throw new RangeError('blockSeconds must be ≥ 0');
+  const logger = options.logger ?? silentLogger;
+  const base = { points, duration: durationSeconds, keyPrefix };
+
+  let fallbacks = 0;
+  let lastLogged = -Infinity;
+  const onFallback = () => {
+    fallbacks++;
+    const now = Date.now();
+    if (now - lastLogged >= LOG_EVERY_MS) {
+      lastLogged = now;
+      logger.error({ keyPrefix, fallbacks }, 'rate limit store unavailable; limiting per replica');
+    }
+  };
+
+  const limiter: RateLimiterAbstract | RateLimiterStoreAbstract =
+    redis === undefined
+      ? new RateLimiterMemory(base)
+      : new RateLimiterRedis({
+          ...base,
+          // ioredis (not node-redis): the library drives it through defineCommand, so
+          // useRedisPackage stays off.
+          storeClient: redis,
+          // Without this a disconnected ioredis would queue the command and hold the sign-in.
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: new CountingMemoryLimiter(base, onFallback),
+        });
+
+  return {
+    async check(key) {
+      const res = await limiter.get(key);
+      if (res === null || res.consumedPoints < points) return { blocked: false };
+      return { blocked: true, retryAfterMs: Math.max(1, res.msBeforeNext) };
+    },
+    async fail(key) {
+      let res: RateLimiterRes;
+      try {
+        res = await limiter.consume(key, 1);
+      } catch (e) {
+        if (e instanceof RateLimiterRes) return; // already past the limit, already blocked
+        throw e;
+      }
+      if (res.consumedPoints >= points && blockSeconds > 0) await limiter.block(key, blockSeconds);
+    },
+    async reset(key) {
+      await limiter.delete(key);
+    },
+    storeFallbacks: () => fallbacks,
+  };
+}
+
+/** The in-process stand-in for Redis, counting each time it has to answer. */
+class CountingMemoryLimiter extends RateLimiterMemory {
+  constructor(
+    options: ConstructorParameters<typeof RateLimiterMemory>[0],
+    private readonly onUse: () => void,
+  ) {
+    super(options);
+  }
+  override consume(...args: Parameters<RateLimiterMemory['consume']>) {
+    this.onUse();
+    return super.consume(...args);
+  }
+  override get(...args: Parameters<RateLimiterMemory['get']>) {
+    this.onUse();
+    return super.get(...args);
+  }
+  override block(...args: Parameters<RateLimiterMemory['block']>) {
+    this.onUse();
+    return super.block(...args);
+  }
+  override delete(...args: Parameters<RateLimiterMemory['delete']>) {
+    this.onUse();
+    return super.delete(...args);
+  }
+}
