@@ -1,4 +1,8 @@
 import { Migration0001Initial } from './0001-initial.js';
+import { Migration0002Mfa } from './0002-mfa.js';
 
 /** Registered explicitly (no directory globbing), in order. Names are stored in mikro_orm_migrations. */
-export const migrationsList = [{ name: '0001-initial', class: Migration0001Initial }];
+export const migrationsList = [
+  { name: '0001-initial', class: Migration0001Initial },
+  { name: '0002-mfa', class: Migration0002Mfa },
+];
