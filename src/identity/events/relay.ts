@@ -1,0 +1,228 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { DEFAULT_SUBJECT_PREFIX } from './subjects.js';
+
+/** Where the relay sends events: JetStream in production, the in-process publisher otherwise. */
+export interface EventPublisher {
+  /**
+   * Resolves once the event is stored (JetStream ack). `msgId` is the outbox id; publishing the
+   * same id again inside the stream's duplicate window stores nothing new.
+   */
+  publish(subject: string, payload: Uint8Array, msgId: string): Promise<void>;
+}
+
+export interface OutboxRelayOptions {
+  orm: MikroORM;
+  publisher: EventPublisher;
+  logger: Logger;
+  clock: Clock;
+  /** Rows store the event name; they are published to `${subjectPrefix}.${name}`. */
+  subjectPrefix?: string;
+  /** Rows claimed per round trip. */
+  batchSize?: number;
+  /** How often to look for work when nobody calls kick(). */
+  pollIntervalMs?: number;
+  /** First retry delay; doubles per attempt up to maxBackoffMs. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  /**
+   * How long a claim keeps other relays away from a row. Must exceed the time to publish one
+   * batch; if this relay dies mid-batch, another one picks the rows up after it.
+   */
+  leaseMs?: number;
+}
+
+export interface RelayRound {
+  claimed: number;
+  published: number;
+  failed: number;
+}
+
+interface ClaimedRow {
+  id: string;
+  subject: string;
+  payload: Buffer;
+  attempts: number;
+}
+
+const MAX_ERROR_LENGTH = 500;
+
+/**
+ * Publishes committed outbox rows (ARCHITECTURE.md "Events", SECURITY.md E1). Several replicas
+ * run one each: rows are claimed with `for update skip locked` and leased, so in the normal case
+ * each row is published by one relay once; after a crash or a lost ack a row is published again
+ * with the same Nats-Msg-Id and JetStream drops the duplicate.
+ */
+export class OutboxRelay {
+  private readonly orm: MikroORM;
+  private readonly publisher: EventPublisher;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly subjectPrefix: string;
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly baseBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly leaseMs: number;
+
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private kicked = false;
+  private wake: (() => void) | undefined;
+
+  constructor(options: OutboxRelayOptions) {
+    this.orm = options.orm;
+    this.publisher = options.publisher;
+    this.logger = options.logger;
+    this.clock = options.clock;
+    this.subjectPrefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+    this.batchSize = options.batchSize ?? 100;
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.baseBackoffMs = options.baseBackoffMs ?? 500;
+    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.leaseMs = options.leaseMs ?? 30_000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * Look for work now instead of at the next poll. Called after a commit that enqueued an event,
+   * so a revocation broadcast leaves within milliseconds rather than a poll interval.
+   */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  /** Stops polling after the batch in flight has been published and recorded. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  /** One claim-and-publish round; the loop calls it, tests may call it directly. */
+  async runOnce(): Promise<RelayRound> {
+    const rows = await this.claim();
+    const round: RelayRound = { claimed: rows.length, published: 0, failed: 0 };
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      try {
+        await this.publisher.publish(`${this.subjectPrefix}.${row.subject}`, row.payload, row.id);
+      } catch (err) {
+        round.failed++;
+        const retryAt = await this.recordFailure(row, err);
+        // The broker is most likely away: the rest of the batch waits with this row instead of
+        // each waiting out a publish timeout now. They were not attempted, so attempts stays.
+        await this.release(rows.slice(i + 1), retryAt);
+        break;
+      }
+      await this.markPublished(row.id);
+      round.published++;
+    }
+    return round;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.kicked = false;
+      let full = false;
+      try {
+        const round = await this.runOnce();
+        full = round.claimed === this.batchSize && round.failed === 0;
+      } catch (err) {
+        // Database away: keep polling; the rows are safe where they are.
+        this.logger.warn({ err: describe(err) }, 'outbox relay: claim failed');
+      }
+      if (!this.running) break;
+      if (!full && !this.kicked) await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private knex() {
+    return this.orm.em.fork().getKnex();
+  }
+
+  private async claim(): Promise<ClaimedRow[]> {
+    const now = this.clock.nowMs();
+    // One statement, so the row locks live only as long as it runs; the lease (next_attempt_at
+    // moved forward) is what keeps other relays off the rows while they are being published.
+    const result = await this.knex().raw<{ rows: ClaimedRow[] }>(
+      `with due as (
+         select id from outbox
+          where published_at is null and next_attempt_at <= ?
+          order by next_attempt_at
+          limit ?
+          for update skip locked
+       ), claimed as (
+         update outbox o set next_attempt_at = ?
+           from due where o.id = due.id
+         returning o.id, o.subject, o.payload, o.attempts, o.created_at
+       )
+       select id, subject, payload, attempts from claimed order by created_at, id`,
+      [new Date(now), this.batchSize, new Date(now + this.leaseMs)],
+    );
+    return result.rows;
+  }
+
+  private async markPublished(id: string): Promise<void> {
+    await this.knex().raw(`update outbox set published_at = ?, last_error = null where id = ?`, [
+      new Date(this.clock.nowMs()),
+      id,
+    ]);
+  }
+
+  private async recordFailure(row: ClaimedRow, err: unknown): Promise<Date> {
+    const attempts = row.attempts + 1;
+    const delayMs = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** Math.min(attempts - 1, 30));
+    const error = describe(err);
+    const retryAt = new Date(this.clock.nowMs() + delayMs);
+    await this.knex().raw(`update outbox set attempts = ?, next_attempt_at = ?, last_error = ? where id = ?`, [
+      attempts,
+      retryAt,
+      error,
+      row.id,
+    ]);
+    // Never the payload: it may carry a reset link.
+    this.logger.warn(
+      { eventId: row.id, subject: row.subject, attempts, retryInMs: delayMs, err: error },
+      'outbox relay: publish failed, will retry',
+    );
+    return retryAt;
+  }
+
+  private async release(rows: ClaimedRow[], retryAt: Date): Promise<void> {
+    if (rows.length === 0) return;
+    // One array parameter: the driver sends a JS array as a PostgreSQL array literal.
+    await this.knex().raw(`update outbox set next_attempt_at = ? where id = any(?::uuid[]) and published_at is null`, [
+      retryAt,
+      rows.map((r) => r.id),
+    ]);
+  }
+}
+
+/** The error's class and message only: broker and driver errors do not contain event payloads. */
+function describe(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+}

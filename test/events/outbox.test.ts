@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
+import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
+import { enqueue, securityAlert, sessionsRevoked } from '../../src/identity/events/outbox.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+describe('outbox enqueue (E1: the event commits with the change)', () => {
+  let t: TestDatabase;
+  const clock = new ManualClock(Date.parse('2030-01-02T03:04:05.000Z'));
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  const alert = () =>
+    securityAlert({ userId: 'u-1', email: 'a@example.com', kind: SecurityAlertKind.PASSWORD_CHANGED, clientIp: '192.0.2.1', userAgent: 'ua', occurredAtMs: clock.nowMs() });
+
+  it('leaves no row when the transaction fails, even after a flush', async () => {
+    const e = alert();
+    await expect(
+      t.db.orm.em.fork().transactional(async (tx) => {
+        enqueue(tx, e, clock);
+        await tx.flush();
+        throw new Error('state change failed');
+      }),
+    ).rejects.toThrow('state change failed');
+    expect(await t.db.orm.em.fork().count(OutboxEntity, { id: e.id })).toBe(0);
+  });
+
+  it('writes a pending row when the transaction commits', async () => {
+    const e = sessionsRevoked({ userId: 'u-2', notBeforeMs: clock.nowMs() });
+    const id = await t.db.orm.em.fork().transactional(async (tx) => enqueue(tx, e, clock));
+    expect(id).toBe(e.id);
+
+    const row = await t.db.orm.em.fork().findOneOrFail(OutboxEntity, { id });
+    expect(row.subject).toBe('sessions_revoked');
+    expect(new Uint8Array(row.payload)).toEqual(e.payload);
+    expect(row.publishedAt).toBeNull();
+    expect(row.attempts).toBe(0);
+    expect(row.createdAt.getTime()).toBe(clock.nowMs());
+    expect(row.nextAttemptAt.getTime()).toBe(clock.nowMs());
+  });
+});
