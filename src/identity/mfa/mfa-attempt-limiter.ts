@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../shared/logger.js';
+import { createLimiter, type AttemptLimiter } from '../abuse/attempt-limiter.js';
+
+export interface MfaLimiterOptions {
+  /** Shared counters for all replicas; absent = this process only. */
+  redis?: Redis;
+  /** Redis key namespace, e.g. "latch:". */
+  keyPrefix: string;
+  /** Wrong codes per user before a lock (default 10). */
+  maxFailures?: number;
+  /** Window and lock length (default one hour). */
+  lockSeconds?: number;
+  logger?: Logger;
+}
+
+/**
+ * Wrong second-factor codes per user, across challenges and signed-in calls (A3). With ±1 step
+ * three TOTP codes are valid at a time, so 10 guesses an hour give an attacker who already has
+ * the password about 3·10⁻⁵ an hour (about 2 % over a month of non-stop trying, each round of
+ * five needing a fresh password sign-in). Checks and increments are separate round trips, so
+ * parallel attempts can overshoot by their number; the per-challenge limit is exact.
+ */
+export function createMfaAttemptLimiter(options: MfaLimiterOptions): AttemptLimiter {
+  const lock = options.lockSeconds ?? 3600;
+  return createLimiter({
+    points: options.maxFailures ?? 10,
+    durationSeconds: lock,
+    blockSeconds: lock,
+    keyPrefix: `${options.keyPrefix}mfa-fail:user`,
+    redis: options.redis,
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,346 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import type { Clock } from '../../shared/clock.js';
+import { invalidArgument } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { SecretBox } from '../../shared/secret-box.js';
+import type { AttemptLimiter } from '../abuse/attempt-limiter.js';
+import { enqueue, securityAlert } from '../events/outbox.js';
+import type { PasswordHasher } from '../password/hasher.js';
+import { BACKUP_CODE_COUNT, formatBackupCode, newBackupCodeSet, normalizeBackupCode } from './backup-code.js';
+import { base32Decode } from './base32.js';
+import { hashChallengeToken, looksLikeChallengeToken, newChallengeToken } from './challenge-token.js';
+import {
+  enrollmentNotStarted,
+  invalidChallenge,
+  invalidMfaCode,
+  tooManyMfaAttempts,
+  totpAlreadyEnabled,
+  totpNotEnabled,
+} from './mfa-errors.js';
+import * as store from './mfa-store.js';
+import { generateTotpSecret, isWellFormedTotpCode, matchStep, otpauthUri, TOTP_SECRET_BYTES } from './totp.js';
+
+export interface MfaClient {
+  ip: string;
+  userAgent: string;
+}
+
+export type MfaProof = { totpCode: string } | { backupCode: string };
+
+export interface MfaServiceDeps {
+  orm: MikroORM;
+  /** The service's secret-encryption key; TOTP secrets are sealed with aad `totp:<userId>` (M2). */
+  box: SecretBox;
+  /** Argon2id for backup codes (M5), sharing the bounded hashing queue (A2). */
+  hasher: PasswordHasher;
+  clock: Clock;
+  logger: Logger;
+  /** Wrong codes per user (A3), keyed by user id; see createMfaAttemptLimiter. */
+  limiter: AttemptLimiter;
+  /** Shown in authenticator apps. Default "Latch". */
+  issuer?: string;
+  /** Challenge lifetime, at most 5 minutes (M6). Default 5 minutes. */
+  challengeTtlMs?: number;
+  /** Codes tried against one challenge before it is burned (A3). Default 5. */
+  maxChallengeAttempts?: number;
+}
+
+export interface ChallengeIssued {
+  token: string;
+  expiresAtMs: number;
+  /** What CompleteMfa accepts, for MfaChallenge.methods. */
+  methods: string[];
+}
+
+export interface ChallengeCompleted {
+  userId: string;
+  /**
+   * RFC 8176 methods: the challenge's (normally ["pwd"]) plus "otp". RFC 8176 has no value for
+   * recovery codes; they are one-time passwords, so a backup code also counts as "otp", and
+   * `method` says which one it was for logs and audits.
+   */
+  amr: string[];
+  method: 'totp' | 'backup_code';
+}
+
+const MAX_CHALLENGE_TTL_MS = 5 * 60_000;
+/** Longer input is refused before any work (X1, A2). */
+const MAX_CODE_CHARS = 64;
+export const MFA_METHODS = ['totp', 'backup_code'];
+
+type Proof = { kind: 'totp'; code: string } | { kind: 'backup'; canonical: string };
+type Claim = { kind: 'totp'; step: bigint; secretEnc: Buffer } | { kind: 'backup'; id: string };
+
+/**
+ * TOTP (RFC 6238) and backup codes as a second factor, and the sign-in step between a correct
+ * password and a session. Proofs are checked without writing, then claimed with a conditional
+ * UPDATE inside the transaction that makes the change they authorise, so a code is used exactly
+ * once and only if the change commits.
+ */
+export class MfaService {
+  private readonly issuer: string;
+  private readonly challengeTtlMs: number;
+  private readonly maxChallengeAttempts: number;
+
+  constructor(private readonly d: MfaServiceDeps) {
+    this.issuer = d.issuer ?? 'Latch';
+    this.challengeTtlMs = d.challengeTtlMs ?? MAX_CHALLENGE_TTL_MS;
+    this.maxChallengeAttempts = d.maxChallengeAttempts ?? 5;
+    if (this.challengeTtlMs <= 0 || this.challengeTtlMs > MAX_CHALLENGE_TTL_MS) throw new RangeError('challengeTtlMs must be in (0, 5 min]');
+    if (!Number.isInteger(this.maxChallengeAttempts) || this.maxChallengeAttempts < 1) throw new RangeError('maxChallengeAttempts must be ≥ 1');
+  }
+
+  async isEnabled(userId: string): Promise<boolean> {
+    const cred = await store.readCredential(this.d.orm.em.fork(), userId);
+    return cred?.confirmed === true;
+  }
+
+  /** Starts (or restarts) enrollment with a new secret; the secret is returned only here (M2). */
+  async beginEnrollment(userId: string, email: string): Promise<{ secret: string; otpauthUri: string }> {
+    const secret = generateTotpSecret();
+    const sealed = this.d.box.seal(base32Decode(secret), aad(userId));
+    const stored = await store.upsertPendingCredential(this.d.orm.em.fork(), userId, sealed, this.now());
+    if (!stored) throw totpAlreadyEnabled();
+    return { secret, otpauthUri: otpauthUri({ issuer: this.issuer, account: email, secret }) };
+  }
+
+  /** M4: activates TOTP with a valid code, whose step is consumed; returns the backup codes, shown once. */
+  async confirmEnrollment(userId: string, email: string, code: string, client: MfaClient): Promise<string[]> {
+    const totpCode = parseTotpCode(code, 'code');
+    await this.assertNotThrottled(userId);
+    const cred = await store.readCredential(this.d.orm.em.fork(), userId);
+    if (!cred) throw enrollmentNotStarted();
+    if (cred.confirmed) throw totpAlreadyEnabled();
+    const step = matchStep(this.open(userId, cred.secretEnc), totpCode, this.d.clock.nowMs(), 1, { after: cred.lastUsedStep });
+    if (step === null) return this.wrongCode(userId, true);
+    // Hashed only after a correct code, so wrong guesses cost no Argon2 work.
+    const { codes, hashes } = await this.newCodeSet();
+    const confirmed = await this.d.orm.em.fork().transactional(async (em) => {
+      const now = this.now();
+      if (!(await store.claimStep(em, userId, cred.secretEnc, step, { confirmAt: now }))) return false;
+      await store.replaceBackupCodes(em, userId, hashes, now);
+      this.alert(em, SecurityAlertKind.TOTP_ENABLED, userId, email, client);
+      return true;
+    });
+    if (!confirmed) return this.wrongCode(userId, true);
+    await this.d.limiter.reset(userId);
+    this.d.logger.info({ userId }, 'totp enabled');
+    return codes;
+  }
+
+  /**
+   * M3: true when `code` is good for a step after the last accepted one, which it then becomes
+   * (inside `em`'s transaction). Replays fail on every replica and survive a Redis flush.
+   */
+  async verifyTotp(em: EntityManager, userId: string, code: string): Promise<boolean> {
+    const claim = await this.findTotp(em, userId, code.replace(/\s+/g, ''));
+    return claim !== null && (await store.claimStep(em, userId, claim.secretEnc, claim.step));
+  }
+
+  /** M5: true when `code` is an unused backup code of the user, which it then marks used, with an alert. */
+  async verifyBackupCode(em: EntityManager, userId: string, code: string, alert: { email: string; client: MfaClient }): Promise<boolean> {
+    const canonical = normalizeBackupCode(code.slice(0, MAX_CODE_CHARS));
+    if (canonical === null) return false;
+    const id = await this.findBackupCode(em, userId, canonical);
+    return id !== null && (await this.claim(em, userId, { kind: 'backup', id }, alert.email, alert.client));
+  }
+
+  /**
+   * Turns TOTP off and deletes the backup codes. The caller checks the current password first.
+   * `code` is a TOTP code or, for a user who lost the device, a backup code.
+   */
+  async disable(userId: string, email: string, code: string, client: MfaClient): Promise<void> {
+    const proof = parseProof(code);
+    await this.assertNotThrottled(userId);
+    if (!(await this.isEnabled(userId))) throw totpNotEnabled();
+    const claim = await this.findClaim(userId, proof);
+    const done = await this.d.orm.em.fork().transactional(async (em) => {
+      if (!(await this.claim(em, userId, claim, email, client))) return false;
+      await store.deleteCredential(em, userId);
+      this.alert(em, SecurityAlertKind.TOTP_DISABLED, userId, email, client);
+      return true;
+    });
+    if (!done) return this.wrongCode(userId, true);
+    await this.d.limiter.reset(userId);
+    this.d.logger.info({ userId }, 'totp disabled');
+  }
+
+  /** A new set of 10 codes; the old set stops working (M5). `code` as for disable(). */
+  async regenerateBackupCodes(userId: string, email: string, code: string, client: MfaClient): Promise<string[]> {
+    const proof = parseProof(code);
+    await this.assertNotThrottled(userId);
+    if (!(await this.isEnabled(userId))) throw totpNotEnabled();
+    const claim = await this.findClaim(userId, proof);
+    const { codes, hashes } = await this.newCodeSet();
+    const done = await this.d.orm.em.fork().transactional(async (em) => {
+      if (!(await this.claim(em, userId, claim, email, client))) return false;
+      await store.replaceBackupCodes(em, userId, hashes, this.now());
+      this.alert(em, SecurityAlertKind.BACKUP_CODES_REGENERATED, userId, email, client);
+      return true;
+    });
+    if (!done) return this.wrongCode(userId, true);
+    await this.d.limiter.reset(userId);
+    return codes;
+  }
+
+  /**
+   * After a correct password for a user with TOTP: a single-use challenge token good for five
+   * minutes, only at CompleteMfa (M6). Pass Login's transaction as `em` to write it there.
+   */
+  async createChallenge(em: EntityManager | undefined, userId: string, amr: string[], client: MfaClient): Promise<ChallengeIssued> {
+    const token = newChallengeToken();
+    const now = this.d.clock.nowMs();
+    const expiresAtMs = now + this.challengeTtlMs;
+    await store.insertChallenge(em ?? this.d.orm.em.fork(), {
+      userId,
+      tokenHash: hashChallengeToken(token),
+      amr,
+      expiresAt: new Date(expiresAtMs),
+      now: new Date(now),
+      clientIp: client.ip,
+      userAgent: client.userAgent.slice(0, 512),
+    });
+    return { token, expiresAtMs, methods: [...MFA_METHODS] };
+  }
+
+  /** CompleteMfa: the second factor against a live challenge, which is then spent (M6, A3). */
+  async completeChallenge(token: string, proof: MfaProof, client: MfaClient): Promise<ChallengeCompleted> {
+    const parsed: Proof =
+      'totpCode' in proof
+        ? { kind: 'totp', code: parseTotpCode(proof.totpCode, 'totp_code') }
+        : { kind: 'backup', canonical: parseBackupCode(proof.backupCode) };
+    if (!looksLikeChallengeToken(token)) throw invalidChallenge();
+    const em0 = this.d.orm.em.fork();
+    const challenge = await store.findLiveChallenge(em0, hashChallengeToken(token), this.now(), this.maxChallengeAttempts);
+    if (!challenge) throw invalidChallenge();
+    await this.assertNotThrottled(challenge.userId);
+    if (!(await store.chargeChallengeAttempt(em0, challenge.id, this.now(), this.maxChallengeAttempts))) throw invalidChallenge();
+    const claim = await this.findClaim(challenge.userId, parsed, false);
+    const outcome = await this.d.orm.em.fork().transactional(async (em) => {
+      if (!(await store.consumeChallenge(em, challenge.id, this.now()))) return 'challenge' as const;
+      if (!(await this.claim(em, challenge.userId, claim, challenge.email, client))) {
+        // Rolls the challenge back to unconsumed; the attempt stays charged.
+        throw new ClaimLost();
+      }
+      return 'ok' as const;
+    }).catch((e: unknown) => {
+      if (e instanceof ClaimLost) return 'code' as const;
+      throw e;
+    });
+    if (outcome === 'challenge') throw invalidChallenge();
+    if (outcome === 'code') return this.wrongCode(challenge.userId, false);
+    await this.d.limiter.reset(challenge.userId);
+    const amr = [...new Set([...challenge.amr, 'otp'])];
+    return { userId: challenge.userId, amr, method: parsed.kind === 'totp' ? 'totp' : 'backup_code' };
+  }
+
+  // --- proofs -------------------------------------------------------------------------------
+
+  /** Checks a proof without writing; a wrong one is counted and thrown here. */
+  private async findClaim(userId: string, proof: Proof, signedIn = true): Promise<Claim> {
+    const em = this.d.orm.em.fork();
+    const claim =
+      proof.kind === 'totp'
+        ? await this.findTotp(em, userId, proof.code)
+        : await this.findBackupCode(em, userId, proof.canonical).then((id) => (id === null ? null : { kind: 'backup' as const, id }));
+    if (claim === null) return this.wrongCode(userId, signedIn);
+    return claim;
+  }
+
+  private async findTotp(em: EntityManager, userId: string, code: string): Promise<Extract<Claim, { kind: 'totp' }> | null> {
+    if (!isWellFormedTotpCode(code)) return null;
+    const cred = await store.readCredential(em, userId);
+    if (!cred?.confirmed) return null;
+    const step = matchStep(this.open(userId, cred.secretEnc), code, this.d.clock.nowMs(), 1, { after: cred.lastUsedStep });
+    return step === null ? null : { kind: 'totp', step, secretEnc: cred.secretEnc };
+  }
+
+  /**
+   * M5: always BACKUP_CODE_COUNT Argon2id verifies (burn() standing in for used or missing codes),
+   * run together on the bounded queue, so the time taken does not say which code matched or how
+   * many are left.
+   */
+  private async findBackupCode(em: EntityManager, userId: string, canonical: string): Promise<string | null> {
+    const rows = await store.unusedBackupCodes(em, userId);
+    const slots = Math.max(rows.length, BACKUP_CODE_COUNT);
+    const results = await Promise.all(
+      Array.from({ length: slots }, (_, i) => {
+        const row = rows[i];
+        return row === undefined ? this.d.hasher.burn(canonical).then(() => false) : this.d.hasher.verify(row.hash, canonical).then((r) => r.ok);
+      }),
+    );
+    const index = results.indexOf(true);
+    return index < 0 ? null : rows[index]!.id;
+  }
+
+  private async claim(em: EntityManager, userId: string, claim: Claim, email: string, client: MfaClient): Promise<boolean> {
+    if (claim.kind === 'totp') return store.claimStep(em, userId, claim.secretEnc, claim.step);
+    if (!(await store.claimBackupCode(em, claim.id, this.now()))) return false;
+    this.alert(em, SecurityAlertKind.BACKUP_CODE_USED, userId, email, client);
+    return true;
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  private async assertNotThrottled(userId: string): Promise<void> {
+    const state = await this.d.limiter.check(userId);
+    if (state.blocked) throw tooManyMfaAttempts(state.retryAfterMs);
+  }
+
+  private async wrongCode(userId: string, signedIn: boolean): Promise<never> {
+    await this.d.limiter.fail(userId);
+    this.d.logger.warn({ userId }, 'wrong second-factor code');
+    throw invalidMfaCode(signedIn);
+  }
+
+  private async newCodeSet(): Promise<{ codes: string[]; hashes: string[] }> {
+    const canonical = newBackupCodeSet();
+    const hashes = await Promise.all(canonical.map((c) => this.d.hasher.hash(c)));
+    return { codes: canonical.map(formatBackupCode), hashes };
+  }
+
+  private open(userId: string, sealed: Buffer): Buffer {
+    const secret = this.d.box.open(sealed, aad(userId));
+    if (secret.length !== TOTP_SECRET_BYTES) throw new Error('stored TOTP secret has an unexpected length');
+    return secret;
+  }
+
+  private alert(em: EntityManager, kind: SecurityAlertKind, userId: string, email: string, client: MfaClient): void {
+    const event = securityAlert({ userId, email, kind, clientIp: client.ip, userAgent: client.userAgent, occurredAtMs: this.d.clock.nowMs() });
+    enqueue(em, event, this.d.clock);
+  }
+
+  private now(): Date {
+    return new Date(this.d.clock.nowMs());
+  }
+}
+
+/** Thrown inside a transaction to roll it back when the code lost a race. */
+class ClaimLost extends Error {}
+
+const aad = (userId: string) => `totp:${userId}`;
+
+function parseTotpCode(code: string, field: string): string {
+  if (code.length > MAX_CODE_CHARS) throw invalidArgument(field, 'is too long');
+  // Apps show "123 456"; people type it that way.
+  const compact = code.replace(/\s+/g, '');
+  if (!isWellFormedTotpCode(compact)) throw invalidArgument(field, 'must be the 6-digit code from the authenticator app');
+  return compact;
+}
+
+function parseBackupCode(code: string): string {
+  const canonical = code.length > MAX_CODE_CHARS ? null : normalizeBackupCode(code);
+  if (canonical === null) throw invalidArgument('backup_code', 'must be a backup code such as ABCDE-FGHIJ');
+  return canonical;
+}
+
+/** disable/regenerate take one field: digits are a TOTP code, anything else a backup code. */
+function parseProof(code: string): Proof {
+  if (code.length > MAX_CODE_CHARS) throw invalidArgument('code', 'is too long');
+  const compact = code.replace(/[\s-]+/g, '');
+  if (/^[0-9]+$/.test(compact)) return { kind: 'totp', code: parseTotpCode(compact, 'code') };
+  const canonical = normalizeBackupCode(compact);
+  if (canonical === null) throw invalidArgument('code', 'must be a 6-digit authenticator code or a backup code');
+  return { kind: 'backup', canonical };
+}
