@@ -1,0 +1,32 @@
+import { createContextKey } from '@connectrpc/connect';
+
+/**
+ * Per-call values shared between the transports, the pipeline and the service implementations.
+ * The transports set only `peerAddressKey`; everything else is derived in pipeline.ts.
+ */
+
+/** Who the access token says the caller is (set for methods with policy 'user' or 'admin'). */
+export interface Principal {
+  userId: string;
+  role: 'user' | 'admin';
+  sessionId: string;
+  passwordMustChange: boolean;
+  /** Authentication methods of the session, e.g. ['pwd', 'otp'] (RFC 8176). */
+  amr: string[];
+}
+
+export interface ClientInfo {
+  /** The client's address after trusted-proxy resolution (client-address.ts); '' if unknown. */
+  ip: string;
+  userAgent: string;
+}
+
+/** Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. */
+export const peerAddressKey = createContextKey<string>('', { description: 'peer address' });
+
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: 'principal' });
+
+/** Name of the calling service authenticated by its introspection credential (policy 'caller'). */
+export const callerKey = createContextKey<string | undefined>(undefined, { description: 'caller' });
+
+export const clientInfoKey = createContextKey<ClientInfo>({ ip: '', userAgent: '' }, { description: 'client info' });

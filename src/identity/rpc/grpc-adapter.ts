@@ -1,0 +1,178 @@
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  type HandlerContext,
+} from '@connectrpc/connect';
+import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
+import {
+  Metadata,
+  type Server,
+  type status as Status,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import type { Logger } from '../../shared/logger.js';
+import { peerAddressKey } from './context-keys.js';
+import { INTERNAL_MESSAGE } from './error-map.js';
+
+/**
+ * Mounts a protobuf-es service implementation (the same one connect-node serves) on grpc-js.
+ * Connect's Code numbers are the gRPC status numbers, so errors map one to one.
+ */
+
+/** Returned by the deserializer instead of throwing: grpc-js would answer INTERNAL, we say INVALID_ARGUMENT. */
+const UNDECODABLE = Symbol('undecodable request');
+
+const STATUS_DETAILS = 'grpc-status-details-bin';
+
+export function grpcServiceDefinition(service: DescService): ServiceDefinition {
+  const def: Record<string, ServiceDefinition[string]> = {};
+  for (const method of unaryMethods(service)) {
+    def[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      originalName: method.name,
+      requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
+      requestDeserialize: (b: Buffer) => {
+        try {
+          return fromBinary(method.input, b);
+        } catch {
+          return UNDECODABLE;
+        }
+      },
+      responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, create(method.output, m as never))),
+      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+    };
+  }
+  return def as ServiceDefinition;
+}
+
+function unaryMethods(service: DescService): DescMethodUnary[] {
+  return service.methods.map((m) => {
+    if (m.methodKind !== 'unary') throw new Error(`${service.typeName}/${m.name}: only unary methods are supported`);
+    return m as DescMethodUnary;
+  });
+}
+
+type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
+
+export function grpcHandlers(
+  service: DescService,
+  impl: object,
+  logger: Logger,
+): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  for (const method of unaryMethods(service)) {
+    const fn = (impl as Record<string, UnaryFn | undefined>)[method.localName]?.bind(impl);
+    handlers[method.localName] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      void handle(service, method, fn, call, callback, logger);
+    };
+  }
+  return handlers;
+}
+
+export function addGrpcService(
+  server: Pick<Server, 'addService'>,
+  service: DescService,
+  impl: object,
+  logger: Logger,
+): void {
+  server.addService(grpcServiceDefinition(service), grpcHandlers(service, impl, logger));
+}
+
+async function handle(
+  service: DescService,
+  method: DescMethodUnary,
+  fn: UnaryFn | undefined,
+  call: ServerUnaryCall<unknown, unknown>,
+  callback: sendUnaryData<unknown>,
+  logger: Logger,
+): Promise<void> {
+  const abort = new AbortController();
+  const onCancel = () => abort.abort(new ConnectError('operation was cancelled', Code.Canceled));
+  call.once('cancelled', onCancel);
+  const deadline = Number(call.getDeadline());
+  const ctx = createHandlerContext({
+    service,
+    method,
+    protocolName: 'grpc',
+    requestMethod: 'POST',
+    url: `/${service.typeName}/${method.name}`,
+    timeoutMs: Number.isFinite(deadline) ? Math.max(0, deadline - Date.now()) : undefined,
+    requestSignal: abort.signal,
+    requestHeader: metadataToHeaders(call.metadata),
+    contextValues: createContextValues().set(peerAddressKey, call.getPeer()),
+  });
+  try {
+    if (call.request === UNDECODABLE) {
+      throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
+    }
+    if (fn === undefined) throw new ConnectError(`${method.name} is not implemented`, Code.Unimplemented);
+    const result = await fn(call.request, ctx);
+    sendHeaders(call, ctx.responseHeader);
+    callback(null, create(method.output, result as never), headersToMetadata(ctx.responseTrailer));
+  } catch (err) {
+    sendHeaders(call, ctx.responseHeader);
+    const ce = asWireError(err, logger);
+    const trailers = new Headers(ctx.responseTrailer);
+    // Same encoding connect-node uses: error metadata plus a google.rpc.Status with the details.
+    setTrailerStatus(trailers, ce);
+    const metadata = headersToMetadata(trailers);
+    const detailsBin = trailers.get(STATUS_DETAILS);
+    if (detailsBin !== null) metadata.set(STATUS_DETAILS, Buffer.from(detailsBin, 'base64'));
+    callback({ name: 'ConnectError', message: ce.rawMessage, code: ce.code as number as Status, details: ce.rawMessage, metadata });
+  } finally {
+    call.removeListener('cancelled', onCancel);
+    // Releases the deadline timer and tells any downstream work tied to ctx.signal to stop.
+    ctx.abort();
+  }
+}
+
+/** Only wire errors reach a client as they are; the pipeline normally produced them already. */
+function asWireError(err: unknown, logger: Logger): ConnectError {
+  if (err instanceof ConnectError) return err;
+  logger.error({ err }, 'unexpected error in grpc handler');
+  return new ConnectError(INTERNAL_MESSAGE, Code.Internal);
+}
+
+function sendHeaders(call: ServerUnaryCall<unknown, unknown>, headers: Headers): void {
+  let any = false;
+  headers.forEach(() => (any = true));
+  if (any) call.sendMetadata(headersToMetadata(headers));
+}
+
+/** Binary metadata travels base64-encoded in Headers, as connect-node presents it. */
+export function metadataToHeaders(md: Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(md.toJSON())) {
+    for (const v of values) {
+      try {
+        headers.append(key, Buffer.isBuffer(v) ? v.toString('base64') : v);
+      } catch {
+        // Not representable as a fetch header value; no handler of ours reads such a key.
+      }
+    }
+  }
+  return headers;
+}
+
+/** Protocol-owned keys are grpc-js's to set; everything else is passed through. */
+export function headersToMetadata(headers: Headers): Metadata {
+  const md = new Metadata();
+  headers.forEach((value, key) => {
+    if (key.startsWith('grpc-') || key === 'content-type' || key === 'te') return;
+    try {
+      if (key.endsWith('-bin')) md.add(key, Buffer.from(value, 'base64'));
+      else md.add(key, value);
+    } catch {
+      // grpc-js rejects keys or values HTTP/2 cannot carry; dropping one is better than failing the call.
+    }
+  });
+  return md;
+}

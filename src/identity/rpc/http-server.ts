@@ -1,0 +1,179 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { Code, ConnectError, cors, createContextValues, type Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../shared/logger.js';
+import { peerAddressKey } from './context-keys.js';
+import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from './error-map.js';
+import { MAX_MESSAGE_BYTES, type MountedService } from './grpc-server.js';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  services: MountedService[];
+  /** Exact origins (scheme://host[:port]) browsers may call from. */
+  corsOrigins: readonly string[];
+  logger: Logger;
+  metricsRegistry: Registry;
+  ready(): Promise<boolean>;
+  /** The JWK Set document (RFC 7517 §5). */
+  jwks(): string;
+}
+
+export interface RunningHttpServer {
+  port: number;
+  server: http.Server;
+  stop(graceMs: number): Promise<void>;
+}
+
+const allowMethods = cors.allowedMethods.join(', ');
+const allowHeaders = [...cors.allowedHeaders, 'Authorization'].join(', ');
+const exposeHeaders = [...cors.exposedHeaders, errorIdHeader, retryAfterHeader].join(', ');
+
+/** Connect/gRPC-Web for browsers plus the operational endpoints, on plain HTTP/1.1. */
+export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
+  const { logger } = opts;
+  const allowedOrigins = new Set(opts.corsOrigins);
+  const shutdown = new AbortController();
+
+  // The pipeline already maps errors; this is the fence for an implementation mounted without it.
+  const hideUnexpected: Interceptor = (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      if (err instanceof ConnectError) throw err;
+      logger.error({ err, rpc: req.url }, 'unexpected error in connect handler');
+      throw new ConnectError(INTERNAL_MESSAGE, Code.Internal);
+    }
+  };
+
+  const rpc = connectNodeAdapter({
+    routes: (router) => {
+      for (const { service, impl } of opts.services) router.service(service, impl as never);
+    },
+    connect: true,
+    grpcWeb: true,
+    // gRPC proper is served faster by grpc-js on its own port.
+    grpc: false,
+    readMaxBytes: MAX_MESSAGE_BYTES,
+    maxTimeoutMs: 60_000,
+    shutdownSignal: shutdown.signal,
+    interceptors: [hideUnexpected],
+    contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? ''),
+    fallback: (_req, res) => sendText(res as http.ServerResponse, 404, 'not found'),
+  });
+
+  let stopping = false;
+
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    if (stopping) res.setHeader('Connection', 'close');
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      const allowed = allowedOrigins.has(origin);
+      const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
+      res.setHeader('Vary', 'Origin');
+      if (preflight) {
+        if (!allowed) return sendText(res, 403, 'origin not allowed');
+        res.writeHead(204, {
+          'Access-Control-Allow-Origin': origin,
+          'Access-Control-Allow-Methods': allowMethods,
+          'Access-Control-Allow-Headers': allowHeaders,
+          'Access-Control-Max-Age': '7200',
+          'Content-Length': '0',
+        });
+        res.end();
+        return;
+      }
+      if (allowed) {
+        res.setHeader('Access-Control-Allow-Origin', origin);
+        res.setHeader('Access-Control-Expose-Headers', exposeHeaders);
+      }
+    }
+
+    const length = Number(req.headers['content-length'] ?? 0);
+    // Envelope framing adds a few bytes per message; anything far beyond the cap is refused unread.
+    if (!Number.isFinite(length) || length > MAX_MESSAGE_BYTES + 1024) {
+      res.setHeader('Connection', 'close');
+      return sendText(res, 413, 'request body too large');
+    }
+
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      switch (path) {
+        case '/healthz':
+          return sendText(res, 200, 'ok');
+        case '/readyz': {
+          const ok = await opts.ready().catch(() => false);
+          return sendText(res, ok ? 200 : 503, ok ? 'ready' : 'not ready');
+        }
+        case '/metrics':
+          res.writeHead(200, { 'Content-Type': opts.metricsRegistry.contentType });
+          res.end(await opts.metricsRegistry.metrics());
+          return;
+        case '/.well-known/jwks.json':
+          res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=60' });
+          res.end(opts.jwks());
+          return;
+      }
+    }
+    rpc(req, res);
+  };
+
+  const server = http.createServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: 10_000,
+      requestTimeout: 60_000,
+      keepAliveTimeout: 5_000,
+    },
+    (req, res) => {
+      onRequest(req, res).catch((err: unknown) => {
+        logger.error({ err, url: req.url }, 'http request failed');
+        if (!res.headersSent) sendText(res, 500, INTERNAL_MESSAGE);
+        else res.destroy();
+      });
+    },
+  );
+  // Malformed HTTP never reaches a handler: answer briefly and drop the socket (no stack, no echo).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+  logger.debug({ port }, 'http server listening');
+
+  let stopped: Promise<void> | undefined;
+  const stop = (graceMs: number) =>
+    (stopped ??= new Promise<void>((resolve) => {
+      stopping = true;
+      // close() stops accepting and drops idle keep-alive sockets; sockets that finish a request
+      // later are swept by the interval (their responses also carry Connection: close).
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      const force = setTimeout(() => {
+        logger.warn({ graceMs }, 'http requests still running after the grace period; closing them');
+        shutdown.abort(new ConnectError('server is shutting down', Code.Unavailable));
+        server.closeAllConnections();
+      }, graceMs);
+      server.close(() => {
+        clearInterval(sweep);
+        clearTimeout(force);
+        resolve();
+      });
+    }));
+
+  return { port, server, stop };
+}
+
+function sendText(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
