@@ -60,6 +60,7 @@ export const configSchema = z
     DATABASE_URL: z.string().url().optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
     REDIS_URL: z.string().url().optional(),
+    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('latch'),
     NATS_URL: z.string().optional(),
     EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY_EVENTS'),
     EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('identity.events'),
@@ -78,6 +79,7 @@ export const configSchema = z
     REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
 
     INTROSPECTION_CLIENTS: introspectionClients.optional(),
+    ACCESS_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
     INTROSPECTION_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
 
     PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(15),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import type { SigningKeyStore } from './key-store.js';
 import { checkLeeway, signJwt, verifyJwt } from './strict-jwt.js';
+import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** RFC 9068 2.1: the media type of JWT access tokens. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -48,17 +49,21 @@ export interface AccessTokenOptions {
   clock: Clock;
   /** Clock skew tolerated on exp/nbf; at most 60, default 30 (SECURITY.md T4). */
   leewaySeconds?: number;
+  /** Verified tokens remembered until their exp (0 disables); see verified-token-cache.ts. */
+  cacheSize?: number;
 }
 
 /** Issues and verifies JWT access tokens (RFC 9068 profile, RFC 8725 practices). */
 export class AccessTokens {
   private readonly leewaySeconds: number;
+  private readonly verified: VerifiedTokenCache<VerifiedAccessToken>;
 
   constructor(
     private readonly keys: SigningKeyStore,
     private readonly o: AccessTokenOptions,
   ) {
     this.leewaySeconds = checkLeeway(o.leewaySeconds);
+    this.verified = new VerifiedTokenCache(o.cacheSize ?? 0);
     if (!Number.isInteger(o.ttlSeconds) || o.ttlSeconds <= 0) throw new RangeError('ttlSeconds must be a positive integer');
   }
 
@@ -95,6 +100,14 @@ export class AccessTokens {
    * cannot be read, since "cannot tell" must not become "inactive".
    */
   async verify(token: string): Promise<VerifiedAccessToken | null> {
+    const hit = this.verified.get(token, this.o.clock.nowMs());
+    if (hit) return hit;
+    const result = await this.verifyUncached(token);
+    if (result) this.verified.set(token, result);
+    return result;
+  }
+
+  private async verifyUncached(token: string): Promise<VerifiedAccessToken | null> {
     const p = await verifyJwt(this.keys, token, {
       typ: ACCESS_TOKEN_TYP,
       issuer: this.o.issuer,

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { Clock } from '../../shared/clock.js';
+import { LatchError, invalidArgument } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import type { LoginThrottle } from '../abuse/login-throttle.js';
+import type { ChallengeIssued, MfaProof, MfaService } from '../mfa/mfa-service.js';
+import { enqueue, securityAlert } from '../events/outbox.js';
+import type { PasswordHasher } from '../password/hasher.js';
+import type { PasswordPolicy } from '../password/policy.js';
+import type { SessionIssuer, SessionTokens } from '../session/session-issuer.js';
+import type { ClientInfo, SessionService } from '../session/session-service.js';
+import { normalizeEmail } from './email.js';
+import { UserEntity, type Role, type User } from './user.entity.js';
+import { toUserView, type UserView } from './user-view.js';
+
+export interface AccountDeps {
+  orm: MikroORM;
+  hasher: PasswordHasher;
+  policy: PasswordPolicy;
+  throttle: LoginThrottle;
+  sessions: SessionService;
+  issuer: SessionIssuer;
+  mfa: MfaService;
+  clock: Clock;
+  logger: Logger;
+  signupEnabled: boolean;
+  passwordMaxBytes: number;
+}
+
+/** One message for unknown email, wrong password and disabled account (P4). */
+export const invalidCredentials = () =>
+  new LatchError('unauthenticated', 'ERR_INVALID_CREDENTIALS', 'email or password is incorrect');
+
+export type LoginResult = { kind: 'session'; session: SessionTokens } | { kind: 'mfa'; challenge: ChallengeIssued };
+
+export class AccountService {
+  constructor(private readonly d: AccountDeps) {}
+
+  async register(rawEmail: string, password: string): Promise<UserView> {
+    if (!this.d.signupEnabled) throw new LatchError('permission_denied', 'ERR_SIGNUP_DISABLED', 'sign-up is disabled');
+    const email = normalizeEmail(rawEmail);
+    this.d.policy.check(password, { email }, 'password');
+    const hash = await this.d.hasher.hash(password);
+    return this.createUser(email, hash, 'user', false);
+  }
+
+  /** Inserts a user; a taken email is ALREADY_EXISTS. */
+  async createUser(email: string, passwordHash: string, role: Role, passwordMustChange: boolean): Promise<UserView> {
+    const now = new Date(this.d.clock.nowMs());
+    const em = this.d.orm.em.fork();
+    const user = em.create(UserEntity, {
+      id: randomUUID(),
+      email,
+      passwordHash,
+      role,
+      disabled: false,
+      passwordMustChange,
+      tokensValidAfter: new Date(0),
+      createdAt: now,
+      updatedAt: now,
+    });
+    try {
+      await em.persist(user).flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new LatchError('already_exists', 'ERR_EMAIL_TAKEN', 'an account with this email already exists');
+      }
+      throw err;
+    }
+    return toUserView(user);
+  }
+
+  async login(rawEmail: string, password: string, client: ClientInfo): Promise<LoginResult> {
+    const email = normalizeEmail(rawEmail);
+    if (password.length === 0) throw invalidArgument('password', 'is required');
+    if (Buffer.byteLength(password, 'utf8') > this.d.passwordMaxBytes) {
+      throw invalidArgument('password', `must be at most ${this.d.passwordMaxBytes} bytes`);
+    }
+    await this.d.throttle.assertAllowed(email, client.ip);
+    const user = await this.d.orm.em.fork().findOne(UserEntity, { email });
+    if (!user) {
+      // P4: unknown emails cost the same argon2 work as known ones.
+      await this.d.hasher.burn(password);
+      await this.d.throttle.recordFailure(email, client.ip);
+      throw invalidCredentials();
+    }
+    const verdict = await this.d.hasher.verify(user.passwordHash, password);
+    if (!verdict.ok || user.disabled) {
+      await this.d.throttle.recordFailure(email, client.ip);
+      throw invalidCredentials();
+    }
+    await this.d.throttle.recordSuccess(email, client.ip);
+    if (verdict.needsRehash) await this.rehash(user, password);
+    if (await this.d.mfa.isEnabled(user.id)) {
+      // The password alone is not a sign-in: hand out a single-use challenge for CompleteMfa.
+      return { kind: 'mfa', challenge: await this.d.mfa.createChallenge(undefined, user.id, ['pwd'], client) };
+    }
+    const session = await this.d.issuer.start(toUserView(user), ['pwd'], client);
+    return { kind: 'session', session };
+  }
+
+  /** The second step of an MFA sign-in (M6): a session whose amr records the second factor. */
+  async completeMfa(challengeToken: string, proof: MfaProof, client: ClientInfo): Promise<SessionTokens> {
+    const done = await this.d.mfa.completeChallenge(challengeToken, proof, client);
+    const user = await this.getUser(done.userId);
+    if (user.disabled) throw invalidCredentials();
+    return this.d.issuer.start(user, done.amr, client);
+  }
+
+  async getUser(userId: string): Promise<UserView> {
+    const user = await this.d.orm.em.fork().findOne(UserEntity, { id: userId });
+    if (!user) throw new LatchError('not_found', 'ERR_USER_NOT_FOUND', 'no such user');
+    return toUserView(user, await this.d.mfa.isEnabled(userId));
+  }
+
+  /**
+   * A fresh proof of the current password for sensitive changes (P5, DisableTotp). Failures
+   * count towards the same per-account limit as sign-in.
+   */
+  async verifyCurrentPassword(userId: string, password: string, client: ClientInfo, field = 'current_password'): Promise<User> {
+    if (password.length === 0) throw invalidArgument(field, 'is required');
+    if (Buffer.byteLength(password, 'utf8') > this.d.passwordMaxBytes) {
+      throw invalidArgument(field, `must be at most ${this.d.passwordMaxBytes} bytes`);
+    }
+    const user = await this.d.orm.em.fork().findOne(UserEntity, { id: userId });
+    if (!user || user.disabled) throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
+    await this.d.throttle.assertAllowed(user.email, client.ip);
+    const verdict = await this.d.hasher.verify(user.passwordHash, password);
+    if (!verdict.ok) {
+      await this.d.throttle.recordFailure(user.email, client.ip);
+      throw new LatchError('permission_denied', 'ERR_WRONG_PASSWORD', 'current password is incorrect');
+    }
+    return user;
+  }
+
+  /**
+   * P5: needs the current password. Ends every other session (R7), clears password_must_change,
+   * raises PASSWORD_CHANGED, and returns a fresh session.
+   */
+  async changePassword(userId: string, current: string, next: string, amr: string[], client: ClientInfo): Promise<SessionTokens> {
+    const user = await this.verifyCurrentPassword(userId, current, client);
+    this.d.policy.check(next, { email: user.email }, 'new_password');
+    if (next.normalize('NFKC') === current.normalize('NFKC')) {
+      throw invalidArgument('new_password', 'must differ from the current password');
+    }
+    const hash = await this.d.hasher.hash(next);
+    let notBefore = 0;
+    const session = await this.d.orm.em.fork().transactional(async (em) => {
+      const now = new Date(this.d.clock.nowMs());
+      await em.execute(`update users set password_hash = ?, password_must_change = false, updated_at = ? where id = ?`, [hash, now, userId], 'run');
+      notBefore = await this.d.sessions.revokeAllIn(em, userId, 'password_changed');
+      enqueue(em, securityAlert({ userId, email: user.email, kind: SecurityAlertKind.PASSWORD_CHANGED, clientIp: client.ip, userAgent: client.userAgent, occurredAtMs: now.getTime() }), this.d.clock);
+      const view = { ...toUserView(user, await this.d.mfa.isEnabled(userId)), passwordMustChange: false };
+      const refresh = await this.d.sessions.create(em, userId, amr, client);
+      await em.flush();
+      return { view, refresh };
+    });
+    this.d.sessions.revoked(userId, notBefore);
+    return this.d.issuer.finish(session.view, session.refresh);
+  }
+
+  private async rehash(user: User, password: string): Promise<void> {
+    try {
+      const hash = await this.d.hasher.hash(password);
+      await this.d.orm.em.fork().execute(`update users set password_hash = ?, updated_at = ? where id = ? and password_hash = ?`, [hash, new Date(this.d.clock.nowMs()), user.id, user.passwordHash], 'run');
+      this.d.logger.info({ userId: user.id }, 'password hash upgraded to current parameters');
+    } catch (err) {
+      // The sign-in already succeeded; an upgrade can wait for the next one.
+      this.d.logger.warn({ err, userId: user.id }, 'password hash upgrade failed');
+    }
+  }
+}

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Config } from '../shared/config.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { SecretBox } from '../shared/secret-box.js';
+import { AdminService as AdminRpc } from '../../gen/identity/v1/admin_pb.js';
+import { AuthService as AuthRpc } from '../../gen/identity/v1/auth_pb.js';
+import { TokenIntrospectionService as IntrospectionRpc } from '../../gen/identity/v1/introspection_pb.js';
+import { LoginThrottle } from './abuse/login-throttle.js';
+import { AccountService } from './account/account-service.js';
+import { AdminService } from './admin/admin-service.js';
+import { bootstrapAdmin } from './admin/bootstrap.js';
+import { startEvents, type EventsRuntime } from './events/runtime.js';
+import { CallerCredentials } from './introspection/caller-credentials.js';
+import { IntrospectionService } from './introspection/introspection-service.js';
+import { UserStateCache } from './introspection/user-state-cache.js';
+import { createMfaAttemptLimiter } from './mfa/mfa-attempt-limiter.js';
+import { MfaService } from './mfa/mfa-service.js';
+import { PasswordHasher } from './password/hasher.js';
+import { PasswordPolicy } from './password/policy.js';
+import { openDatabase, type Database } from './persistence/database.js';
+import { loadOrCreateLocalSecret } from './persistence/local-secrets.js';
+import { startGrpcServer } from './rpc/grpc-server.js';
+import { adminHandlers } from './rpc/handlers/admin-handlers.js';
+import { authHandlers } from './rpc/handlers/auth-handlers.js';
+import { introspectionHandlers } from './rpc/handlers/introspection-handlers.js';
+import { startHttpServer } from './rpc/http-server.js';
+import { createMetrics } from './rpc/metrics.js';
+import { wrapService, type Authenticator } from './rpc/pipeline.js';
+import { SessionIssuer } from './session/session-issuer.js';
+import { SessionService } from './session/session-service.js';
+import { AccessTokens } from './token/access-token.js';
+import { SigningKeyStore } from './token/key-store.js';
+
+export interface IdentityApp {
+  grpcPort: number;
+  httpPort: number;
+  /** Stops accepting, finishes in-flight calls, then closes every pool and the embedded database. */
+  stop(): Promise<void>;
+  /** For integration tests and benchmarks; not an API. */
+  readonly internals: {
+    db: Database;
+    keys: SigningKeyStore;
+    tokens: AccessTokens;
+    sessions: SessionService;
+    accounts: AccountService;
+    users: UserStateCache;
+    events: EventsRuntime;
+    introspectionClients: { name: string; secret: string }[];
+  };
+}
+
+export interface StartOptions {
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** The composition root: reads nothing but `config`, builds everything, starts both listeners. */
+export async function startIdentity(config: Config, opts: StartOptions): Promise<IdentityApp> {
+  const { logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const cleanup: (() => Promise<unknown> | void)[] = [];
+  const closeAll = async () => {
+    for (const fn of cleanup.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.DATABASE_POOL_MAX, logger });
+    cleanup.push(() => db.close());
+    const { orm } = db;
+
+    const secretKey =
+      config.SECRET_ENCRYPTION_KEY ??
+      Buffer.from(await loadOrCreateLocalSecret(config.DATA_DIR, 'secret-encryption-key', () => randomBytes(32).toString('base64')), 'base64');
+    const box = new SecretBox(secretKey);
+    const introspectionClients = config.INTROSPECTION_CLIENTS ?? [
+      { name: 'local', secret: await loadOrCreateLocalSecret(config.DATA_DIR, 'introspection-client', () => randomBytes(32).toString('base64url')) },
+    ];
+    if (!config.INTROSPECTION_CLIENTS) {
+      logger.info(
+        { file: `${config.DATA_DIR}/secrets/introspection-client` },
+        'INTROSPECTION_CLIENTS is unset: generated one credential named "local"; send its contents as `authorization: Bearer <secret>` on Introspect',
+      );
+    }
+
+    const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }) : undefined;
+    if (redis) {
+      redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+      cleanup.push(() => redis.quit().catch(() => redis.disconnect()));
+    }
+
+    const users = new UserStateCache(orm, { isLive: () => events.bus.isLive() }, config.INTROSPECTION_CACHE_TTL_MS, clock, logger);
+    const events = await startEvents(config, { orm, logger, clock });
+    cleanup.push(() => events.stop());
+    events.bus.onRevoked((userId) => users.invalidate(userId));
+    // Broadcasts sent while this replica was disconnected are lost: start from a clean cache.
+    events.bus.onLiveChange?.((live) => {
+      if (live) users.clear();
+    });
+
+    const keys = await SigningKeyStore.open({
+      orm,
+      box,
+      algorithm: config.SIGNING_ALGORITHM,
+      rotationMs: config.SIGNING_KEY_ROTATION_HOURS * 3_600_000,
+      accessTokenTtlMs: config.ACCESS_TOKEN_TTL_SECONDS * 1000,
+      clock,
+      logger,
+    });
+    cleanup.push(() => keys.close());
+    const tokens = new AccessTokens(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS, clock, cacheSize: config.ACCESS_TOKEN_CACHE_SIZE });
+
+    const hasher = new PasswordHasher({
+      memoryKiB: config.ARGON2_MEMORY_KIB,
+      timeCost: config.ARGON2_TIME_COST,
+      parallelism: config.ARGON2_PARALLELISM,
+      concurrency: config.HASH_CONCURRENCY,
+      queueMax: config.HASH_QUEUE_MAX,
+      queueTimeoutMs: config.HASH_QUEUE_TIMEOUT_MS,
+      maxBytes: config.PASSWORD_MAX_BYTES,
+    });
+    const policy = new PasswordPolicy({ minLength: config.PASSWORD_MIN_LENGTH, maxBytes: config.PASSWORD_MAX_BYTES, serviceName: 'latch' });
+    const throttle = new LoginThrottle({
+      redis,
+      keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      accountLockSeconds: config.LOGIN_ACCOUNT_LOCK_SECONDS,
+      maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
+      ipWindowSeconds: config.LOGIN_IP_WINDOW_SECONDS,
+    });
+
+    const sessions = new SessionService(
+      orm,
+      box,
+      {
+        idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL_SECONDS * 1000,
+        absoluteTtlMs: config.REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS * 1000,
+        graceMs: config.REFRESH_GRACE_SECONDS * 1000,
+      },
+      clock,
+      logger,
+      (userId) => {
+        users.invalidate(userId);
+        events.relay.kick();
+      },
+    );
+    const issuer = new SessionIssuer(orm, sessions, tokens);
+    const mfa = new MfaService({
+      orm,
+      box,
+      hasher,
+      clock,
+      logger,
+      limiter: createMfaAttemptLimiter({ redis, keyPrefix: `${config.REDIS_KEY_PREFIX}:`, logger }),
+    });
+    const accounts = new AccountService({
+      orm,
+      hasher,
+      policy,
+      throttle,
+      sessions,
+      issuer,
+      mfa,
+      clock,
+      logger,
+      signupEnabled: config.SIGNUP_ENABLED,
+      passwordMaxBytes: config.PASSWORD_MAX_BYTES,
+    });
+    const admin = new AdminService(orm, sessions, clock);
+
+    if (config.ADMIN_EMAIL && config.ADMIN_PASSWORD) {
+      await bootstrapAdmin(orm, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, { hasher, policy, clock, logger });
+    }
+
+    const introspection = new IntrospectionService(tokens, users);
+    const callers = new CallerCredentials(introspectionClients);
+    const auth: Authenticator = {
+      async authenticateUser(token) {
+        const t = await introspection.authenticate(token);
+        return { userId: t.sub, role: t.role, sessionId: t.sessionId, passwordMustChange: t.passwordMustChange, amr: t.amr };
+      },
+      async authenticateCaller(secret) {
+        return callers.authenticate(secret);
+      },
+    };
+
+    const metrics = createMetrics();
+    const pipeline = { auth, logger, metrics, trustedProxies: config.TRUSTED_PROXIES };
+    const services = [
+      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, sessions, issuer, mfa }), pipeline) },
+      { service: IntrospectionRpc, impl: wrapService(IntrospectionRpc, introspectionHandlers({ introspection, jwks: () => keys.jwksJson() }), pipeline) },
+      { service: AdminRpc, impl: wrapService(AdminRpc, adminHandlers(admin), pipeline) },
+    ];
+
+    const ready = async () => {
+      try {
+        await db.ping(1000);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const grpc = await startGrpcServer({ host: config.BIND_ADDRESS, port: config.GRPC_PORT, services, logger, health: { isServing: () => true } });
+    cleanup.push(() => grpc.stop(config.SHUTDOWN_GRACE_MS));
+    const http = await startHttpServer({
+      host: config.BIND_ADDRESS,
+      port: config.HTTP_PORT,
+      services,
+      corsOrigins: config.CORS_ORIGINS,
+      logger,
+      metricsRegistry: metrics.registry,
+      ready,
+      jwks: () => keys.jwksJson(),
+    });
+    cleanup.push(() => http.stop(config.SHUTDOWN_GRACE_MS));
+    logger.info(
+      { grpcPort: grpc.port, httpPort: http.port, database: db.embedded ? 'embedded' : 'external', redis: !!redis, nats: !!config.NATS_URL },
+      'latch identity service started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      grpcPort: grpc.port,
+      httpPort: http.port,
+      stop: () => (stopping ??= closeAll()),
+      internals: { db, keys, tokens, sessions, accounts, users, events, introspectionClients },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

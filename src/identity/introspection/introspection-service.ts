@@ -1,0 +1,73 @@
+import { LatchError } from '../../shared/errors.js';
+import type { AccessTokens, VerifiedAccessToken } from '../token/access-token.js';
+import type { UserState, UserStateCache } from './user-state-cache.js';
+
+export interface ActiveToken {
+  active: true;
+  sub: string;
+  email: string;
+  role: 'user' | 'admin';
+  expMs: number;
+  iatMs: number;
+  iss: string;
+  aud: string;
+  jti: string;
+  clientId: string;
+  sessionId: string;
+  passwordMustChange: boolean;
+  amr: string[];
+}
+
+export type Introspection = ActiveToken | { active: false };
+
+const INACTIVE = Object.freeze({ active: false as const });
+
+/**
+ * "Who is this token?" — signature and claims first (no I/O), then the subject's current state:
+ * disabled accounts and tokens issued before the user's tokens_valid_after are inactive.
+ * The same check authenticates callers of our own user-level RPCs.
+ */
+export class IntrospectionService {
+  constructor(
+    private readonly tokens: AccessTokens,
+    private readonly users: UserStateCache,
+  ) {}
+
+  async introspect(token: string): Promise<Introspection> {
+    if (token.length === 0 || token.length > 4096) return INACTIVE;
+    const claims = await this.tokens.verify(token);
+    if (!claims) return INACTIVE;
+    const state = await this.users.get(claims.sub);
+    if (!isLive(claims, state)) return INACTIVE;
+    return {
+      active: true,
+      sub: claims.sub,
+      email: state!.email,
+      role: state!.role,
+      expMs: claims.expMs,
+      iatMs: claims.iatMs,
+      iss: claims.iss,
+      aud: claims.aud,
+      jti: claims.jti,
+      clientId: claims.clientId,
+      sessionId: claims.sid,
+      passwordMustChange: state!.passwordMustChange,
+      amr: claims.amr,
+    };
+  }
+
+  /** For the RPC pipeline: an active access token or UNAUTHENTICATED. */
+  async authenticate(token: string): Promise<ActiveToken> {
+    const result = await this.introspect(token);
+    if (!result.active) {
+      throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
+    }
+    return result;
+  }
+}
+
+function isLive(claims: VerifiedAccessToken, state: UserState | null): boolean {
+  if (!state || state.disabled) return false;
+  // iat carries milliseconds (fractional NumericDate); rounding guards float noise.
+  return Math.round(claims.iatMs) >= state.tokensValidAfterMs;
+}

@@ -1,0 +1,144 @@
+import type { ServiceImpl } from '@connectrpc/connect';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { LatchError, invalidArgument } from '../../../shared/errors.js';
+import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../../gen/identity/v1/auth_pb.js';
+import type { AccountService } from '../../account/account-service.js';
+import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
+import type { SessionIssuer } from '../../session/session-issuer.js';
+import type { SessionService } from '../../session/session-service.js';
+import { clientInfo, requirePrincipal } from '../pipeline.js';
+import { toSession, toUser } from './convert.js';
+import { MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS, required, uuid } from './validate.js';
+
+export interface AuthHandlerDeps {
+  accounts: AccountService;
+  sessions: SessionService;
+  issuer: SessionIssuer;
+  mfa: MfaService;
+}
+
+const MAX_CODE_CHARS = 64;
+
+const notYet = (what: string) => () => {
+  throw new LatchError('unimplemented', 'ERR_NOT_IMPLEMENTED', `${what} is not available in this version`);
+};
+
+export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService> {
+  return {
+    async register(req) {
+      const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS));
+      return { user: toUser(user) };
+    },
+
+    async login(req, ctx) {
+      const result = await d.accounts.login(
+        required('email', req.email, 320),
+        required('password', req.password, MAX_PASSWORD_CHARS),
+        clientInfo(ctx),
+      );
+      if (result.kind === 'mfa') {
+        const c = result.challenge;
+        return {
+          result: {
+            case: 'mfaChallenge',
+            value: create(MfaChallengeSchema, { challengeToken: c.token, expiresAt: timestampFromMs(c.expiresAtMs), methods: c.methods }),
+          },
+        };
+      }
+      return { result: { case: 'session', value: toSession(result.session) } };
+    },
+
+    async completeMfa(req, ctx) {
+      const token = required('challenge_token', req.challengeToken, MAX_TOKEN_CHARS);
+      let proof: MfaProof;
+      if (req.code.case === 'totpCode') proof = { totpCode: required('totp_code', req.code.value, MAX_CODE_CHARS) };
+      else if (req.code.case === 'backupCode') proof = { backupCode: required('backup_code', req.code.value, MAX_CODE_CHARS) };
+      else throw invalidArgument('code', 'totp_code or backup_code is required');
+      return { session: toSession(await d.accounts.completeMfa(token, proof, clientInfo(ctx))) };
+    },
+
+    async beginTotpEnrollment(_req, ctx) {
+      const user = await d.accounts.getUser(requirePrincipal(ctx).userId);
+      const r = await d.mfa.beginEnrollment(user.id, user.email);
+      return { secret: r.secret, otpauthUri: r.otpauthUri };
+    },
+
+    async confirmTotpEnrollment(req, ctx) {
+      const user = await d.accounts.getUser(requirePrincipal(ctx).userId);
+      const codes = await d.mfa.confirmEnrollment(user.id, user.email, required('code', req.code, MAX_CODE_CHARS), clientInfo(ctx));
+      return { backupCodes: codes };
+    },
+
+    async disableTotp(req, ctx) {
+      const client = clientInfo(ctx);
+      const code = required('code', req.code, MAX_CODE_CHARS);
+      const user = await d.accounts.verifyCurrentPassword(requirePrincipal(ctx).userId, required('current_password', req.currentPassword, MAX_PASSWORD_CHARS), client);
+      await d.mfa.disable(user.id, user.email, code, client);
+      return {};
+    },
+
+    async regenerateBackupCodes(req, ctx) {
+      const user = await d.accounts.getUser(requirePrincipal(ctx).userId);
+      const codes = await d.mfa.regenerateBackupCodes(user.id, user.email, required('code', req.code, MAX_CODE_CHARS), clientInfo(ctx));
+      return { backupCodes: codes };
+    },
+
+    async refresh(req, ctx) {
+      const token = required('refresh_token', req.refreshToken, MAX_TOKEN_CHARS);
+      const issued = await d.sessions.rotate(token, clientInfo(ctx));
+      const user = issued.user ?? (await d.accounts.getUser(issued.userId));
+      return { session: toSession(await d.issuer.finish(user, issued)) };
+    },
+
+    async logout(req) {
+      await d.sessions.logout(required('refresh_token', req.refreshToken, MAX_TOKEN_CHARS));
+      return {};
+    },
+
+    async logoutAll(_req, ctx) {
+      await d.sessions.revokeAll(requirePrincipal(ctx).userId, 'logout_all');
+      return {};
+    },
+
+    async getCurrentUser(_req, ctx) {
+      return { user: toUser(await d.accounts.getUser(requirePrincipal(ctx).userId)) };
+    },
+
+    async changePassword(req, ctx) {
+      const p = requirePrincipal(ctx);
+      const session = await d.accounts.changePassword(
+        p.userId,
+        required('current_password', req.currentPassword, MAX_PASSWORD_CHARS),
+        required('new_password', req.newPassword, MAX_PASSWORD_CHARS),
+        p.amr,
+        clientInfo(ctx),
+      );
+      return { session: toSession(session) };
+    },
+
+    async listSessions(_req, ctx) {
+      const list = await d.sessions.list(requirePrincipal(ctx).userId);
+      return {
+        sessions: list.map((s) =>
+          create(SessionInfoSchema, {
+            sessionId: s.sessionId,
+            createdAt: timestampFromMs(s.createdAtMs),
+            lastUsedAt: timestampFromMs(s.lastUsedAtMs),
+            expiresAt: timestampFromMs(s.expiresAtMs),
+            userAgent: s.userAgent,
+            clientIp: s.clientIp,
+          }),
+        ),
+      };
+    },
+
+    async revokeSession(req, ctx) {
+      await d.sessions.revokeOne(requirePrincipal(ctx).userId, uuid('session_id', req.sessionId));
+      return {};
+    },
+
+    requestPasswordReset: notYet('RequestPasswordReset'),
+    resetPassword: notYet('ResetPassword'),
+  };
+}
