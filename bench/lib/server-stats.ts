@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+
+/** What the service itself says about a run: RPC counts by code (from /metrics) and CPU time. */
+
+export type RpcCounts = Map<string, number>;
+
+/** `latch_rpc_duration_seconds_count` by "Service/Method code transport". */
+export async function rpcCounts(httpUrl: string): Promise<RpcCounts> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const out: RpcCounts = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^latch_rpc_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    out.set(`${labels.service}/${labels.method} ${labels.code} ${labels.transport}`, Number(m[2]));
+  }
+  return out;
+}
+
+/** Calls of one method between two snapshots, split into ok and anything else. */
+export function delta(before: RpcCounts, after: RpcCounts, method: string): { ok: number; other: Record<string, number> } {
+  let ok = 0;
+  const other: Record<string, number> = {};
+  for (const [key, value] of after) {
+    const [name, code] = key.split(' ');
+    if (name!.toLowerCase() !== method.toLowerCase()) continue;
+    const d = value - (before.get(key) ?? 0);
+    if (d === 0) continue;
+    if (code === 'ok') ok += d;
+    else other[key] = d;
+  }
+  return { ok, other };
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** User + system CPU seconds of a process so far; undefined off Linux. */
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
