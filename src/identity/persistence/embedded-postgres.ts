@@ -9,7 +9,7 @@ import { knex } from '@mikro-orm/postgresql';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
-import { freePort, prepareDirsForPostgresUser, stopStalePostmaster } from './embedded-postgres-host.js';
+import { assertBinariesReachable, freePort, prepareDirsForPostgresUser, stopStalePostmaster } from './embedded-postgres-host.js';
 import { loadOrCreateLocalSecret } from './local-secrets.js';
 
 export interface EmbeddedPostgresOptions {
@@ -42,7 +42,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const lock = await acquireDataDirLock(dataDir);
   try {
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) await prepareDirsForPostgresUser(dataDir, firstCreated);
+    if (asRoot) {
+      await assertBinariesReachable();
+      await prepareDirsForPostgresUser(dataDir, firstCreated);
+    }
     const password = await loadOrCreateLocalSecret(dataDir, 'postgres-password', () =>
       randomBytes(24).toString('base64url'),
     );
