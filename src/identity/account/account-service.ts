@@ -15,6 +15,7 @@ import type { ClientInfo, SessionService } from '../session/session-service.js';
 import { normalizeEmail } from './email.js';
 import { UserEntity, type Role, type User } from './user.entity.js';
 import { toUserView, type UserView } from './user-view.js';
+import { msOf } from '../persistence/row-values.js';
 
 export interface AccountDeps {
   orm: MikroORM;
@@ -80,7 +81,7 @@ export class AccountService {
       throw invalidArgument('password', `must be at most ${this.d.passwordMaxBytes} bytes`);
     }
     await this.d.throttle.assertAllowed(email, client.ip);
-    const user = await this.d.orm.em.fork().findOne(UserEntity, { email });
+    const user = await this.findForLogin(email);
     if (!user) {
       // P4: unknown emails cost the same argon2 work as known ones.
       await this.d.hasher.burn(password);
@@ -94,12 +95,47 @@ export class AccountService {
     }
     await this.d.throttle.recordSuccess(email, client.ip);
     if (verdict.needsRehash) await this.rehash(user, password);
-    if (await this.d.mfa.isEnabled(user.id)) {
+    if (user.view.totpEnabled) {
       // The password alone is not a sign-in: hand out a single-use challenge for CompleteMfa.
       return { kind: 'mfa', challenge: await this.d.mfa.createChallenge(undefined, user.id, ['pwd'], client) };
     }
-    const session = await this.d.issuer.start(toUserView(user), ['pwd'], client);
+    const session = await this.d.issuer.start(user.view, ['pwd'], client);
     return { kind: 'session', session };
+  }
+
+  /** One round trip on the sign-in path: the user, its hash and whether TOTP is on. */
+  private async findForLogin(email: string): Promise<{ id: string; passwordHash: string; disabled: boolean; view: UserView } | undefined> {
+    const rows: {
+      id: string;
+      email: string;
+      password_hash: string;
+      role: Role;
+      disabled: boolean;
+      password_must_change: boolean;
+      created_at: Date | string;
+      totp_enabled: boolean;
+    }[] = await this.d.orm.em.fork().execute(
+      `select u.id, u.email, u.password_hash, u.role, u.disabled, u.password_must_change, u.created_at,
+              exists (select 1 from totp_credentials t where t.user_id = u.id and t.confirmed_at is not null) as totp_enabled
+         from users u where u.email = ?`,
+      [email],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      id: r.id,
+      passwordHash: r.password_hash,
+      disabled: r.disabled,
+      view: {
+        id: r.id,
+        email: r.email,
+        role: r.role,
+        disabled: r.disabled,
+        passwordMustChange: r.password_must_change,
+        totpEnabled: r.totp_enabled,
+        createdAtMs: msOf(r.created_at),
+      },
+    };
   }
 
   /** The second step of an MFA sign-in (M6): a session whose amr records the second factor. */
@@ -162,7 +198,7 @@ export class AccountService {
     return this.d.issuer.finish(session.view, session.refresh);
   }
 
-  private async rehash(user: User, password: string): Promise<void> {
+  private async rehash(user: { id: string; passwordHash: string }, password: string): Promise<void> {
     try {
       const hash = await this.d.hasher.hash(password);
       await this.d.orm.em.fork().execute(`update users set password_hash = ?, updated_at = ? where id = ? and password_hash = ?`, [hash, new Date(this.d.clock.nowMs()), user.id, user.passwordHash], 'run');

@@ -28,6 +28,12 @@ const INACTIVE = Object.freeze({ active: false as const });
  * The same check authenticates callers of our own user-level RPCs.
  */
 export class IntrospectionService {
+  /**
+   * The verified-token cache hands back the same claims object for a token and the user cache the
+   * same state object until it reloads, so while neither changed the answer is the same object.
+   */
+  private readonly answers = new WeakMap<VerifiedAccessToken, { state: UserState; answer: ActiveToken }>();
+
   constructor(
     private readonly tokens: AccessTokens,
     private readonly users: UserStateCache,
@@ -39,7 +45,9 @@ export class IntrospectionService {
     if (!claims) return INACTIVE;
     const state = await this.users.get(claims.sub);
     if (!isLive(claims, state)) return INACTIVE;
-    return {
+    const known = this.answers.get(claims);
+    if (known && known.state === state) return known.answer;
+    const answer: ActiveToken = {
       active: true,
       sub: claims.sub,
       email: state!.email,
@@ -54,6 +62,8 @@ export class IntrospectionService {
       passwordMustChange: state!.passwordMustChange,
       amr: claims.amr,
     };
+    this.answers.set(claims, { state: state!, answer });
+    return answer;
   }
 
   /** For the RPC pipeline: an active access token or UNAUTHENTICATED. */
@@ -68,6 +78,6 @@ export class IntrospectionService {
 
 function isLive(claims: VerifiedAccessToken, state: UserState | null): boolean {
   if (!state || state.disabled) return false;
-  // iat carries milliseconds (fractional NumericDate); rounding guards float noise.
-  return Math.round(claims.iatMs) >= state.tokensValidAfterMs;
+  // The issue instant in milliseconds (iat_ms): tokens minted at or after a revocation stay valid.
+  return claims.iatMs >= state.tokensValidAfterMs;
 }

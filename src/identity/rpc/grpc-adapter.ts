@@ -7,6 +7,7 @@ import {
 } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
+import { serializeOnce } from './reusable-response.js';
 import {
   Metadata,
   type Server,
@@ -46,7 +47,8 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
           return UNDECODABLE;
         }
       },
-      responseSerialize: (m: unknown) => Buffer.from(toBinary(method.output, create(method.output, m as never))),
+      responseSerialize: (m: unknown) =>
+        serializeOnce(m as object, () => Buffer.from(toBinary(method.output, create(method.output, m as never)))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
   }

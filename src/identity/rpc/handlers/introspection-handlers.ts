@@ -1,34 +1,50 @@
 import type { ServiceImpl } from '@connectrpc/connect';
-import { TokenIntrospectionService } from '../../../../gen/identity/v1/introspection_pb.js';
-import type { IntrospectionService } from '../../introspection/introspection-service.js';
+import { create } from '@bufbuild/protobuf';
+import { IntrospectResponseSchema, TokenIntrospectionService, type IntrospectResponse } from '../../../../gen/identity/v1/introspection_pb.js';
+import { markReusable } from '../reusable-response.js';
+import type { ActiveToken, IntrospectionService } from '../../introspection/introspection-service.js';
 import { MAX_TOKEN_CHARS, required } from './validate.js';
 
+const INACTIVE = markReusable(create(IntrospectResponseSchema, { active: false }));
+
 export function introspectionHandlers(d: { introspection: IntrospectionService; jwks(): string }): ServiceImpl<typeof TokenIntrospectionService> {
+  // The service hands back the same result object while neither the token nor its user changed,
+  // so the same response (and its bytes) can be reused.
+  const responses = new WeakMap<ActiveToken, IntrospectResponse>();
   return {
     async introspect(req) {
       const r = await d.introspection.introspect(required('token', req.token, MAX_TOKEN_CHARS));
       // RFC 7662 2.2: an inactive token gets `active: false` and nothing else.
-      if (!r.active) return { active: false };
-      return {
-        active: true,
-        sub: r.sub,
-        email: r.email,
-        role: r.role,
-        scope: '',
-        exp: BigInt(Math.floor(r.expMs / 1000)),
-        iat: BigInt(Math.floor(r.iatMs / 1000)),
-        iss: r.iss,
-        aud: r.aud,
-        jti: r.jti,
-        tokenType: 'Bearer',
-        passwordMustChange: r.passwordMustChange,
-        amr: r.amr,
-        clientId: r.clientId,
-      };
+      if (!r.active) return INACTIVE;
+      let res = responses.get(r);
+      if (!res) {
+        res = markReusable(toResponse(r));
+        responses.set(r, res);
+      }
+      return res;
     },
 
     getJwks() {
       return { keysJson: d.jwks() };
     },
   };
+}
+
+function toResponse(r: ActiveToken): IntrospectResponse {
+  return create(IntrospectResponseSchema, {
+    active: true,
+    sub: r.sub,
+    email: r.email,
+    role: r.role,
+    scope: '',
+    exp: BigInt(Math.floor(r.expMs / 1000)),
+    iat: BigInt(Math.floor(r.iatMs / 1000)),
+    iss: r.iss,
+    aud: r.aud,
+    jti: r.jti,
+    tokenType: 'Bearer',
+    passwordMustChange: r.passwordMustChange,
+    amr: r.amr,
+    clientId: r.clientId,
+  });
 }
