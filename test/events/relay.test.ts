@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { connectEvents, type EventsConnection } from '../../src/identity/events/nats.js';

@@ -1,7 +1,5 @@
-import { Writable } from 'node:stream';
 import type { ServiceImpl } from '@connectrpc/connect';
 import { LatchError } from '../../src/shared/errors.js';
-import { createLogger, type Logger } from '../../src/shared/logger.js';
 import type { Principal } from '../../src/identity/rpc/context-keys.js';
 import { clientInfo, requireCaller, requirePrincipal, type Authenticator } from '../../src/identity/rpc/pipeline.js';
 import { AuthService } from '../../gen/identity/v1/auth_pb.js';
@@ -90,20 +88,4 @@ export const authImpl: Partial<ServiceImpl<typeof AuthService>> = {
 };
 
 /** A logger writing JSON lines into memory, for asserting on what was (not) logged. */
-export function captureLogs(level = 'debug'): { logger: Logger; text: () => string; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = createLogger(level, sink);
-  const text = () => chunks.join('');
-  const lines = () =>
-    text()
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { logger, text, lines };
-}
+export { capturingLogger as captureLogs } from '../events/support.js';
