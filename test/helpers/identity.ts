@@ -97,6 +97,7 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
   try {
     app = await startIdentity(config, { logger: captured.logger, clock: opts.clock });
   } catch (err) {
+    if (ownStream && nats) await deleteStream(nats.url, ownStream).catch(() => undefined);
     await owned?.drop();
     await rm(dataDir, { recursive: true, force: true });
     throw err;
