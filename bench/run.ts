@@ -2,25 +2,19 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { AuthService } from '../gen/identity/v1/auth_pb.js';
-import {
-  GetJwksRequestSchema,
-  GetJwksResponseSchema,
-  IntrospectRequestSchema,
-  IntrospectResponseSchema,
-  TokenIntrospectionService,
-} from '../gen/identity/v1/introspection_pb.js';
 import { configSchema } from '../src/shared/config.js';
 import { runRawVerifies } from './lib/argon2-raw.js';
-import { grpcRequest, probe, runH2load, type GrpcRequest } from './lib/h2load.js';
-import { interleave, type Pooled, type Slice } from './lib/measure.js';
+import { Checks } from './lib/checks.js';
+import { introspectCalls, measureIntrospection } from './lib/introspect-load.js';
+import { interleave, spread } from './lib/measure.js';
+import { tableScans } from './lib/pg-stats.js';
 import { machine, toMarkdown, verdict, writeReport, type Report, type Row } from './lib/report.js';
 import { cpuSeconds, delta, rpcCounts } from './lib/server-stats.js';
 import { closedLoop } from './lib/stats.js';
-import { prepareBackends, startService, type ServiceProcess } from './lib/target.js';
+import { prepareBackends, startService, type Backends, type ServiceProcess } from './lib/target.js';
 
 /**
  * `npm run bench`: the identity service in its own process, measured against baselines taken on
@@ -29,23 +23,22 @@ import { prepareBackends, startService, type ServiceProcess } from './lib/target
  */
 
 const H2 = { clients: 16, streamsPerClient: 10, warmupRequests: 3000, rounds: 3, sliceSeconds: 4 };
-const h2Shape = { clients: H2.clients, streamsPerClient: H2.streamsPerClient };
 /** Logins in flight; the service's HASH_CONCURRENCY is set to the largest so it never queues. */
 const LOGIN_LEVELS = [4, 8];
 const LOGIN = { rounds: 2, sliceSeconds: 5 };
 const REFRESH = { concurrency: 16, seconds: 10 };
 const TARGETS = { introspect: 0.8, login: 0.9 };
+/**
+ * The second process: both Introspect caches off, so every call verifies the signature and looks
+ * the user up in PostgreSQL (concurrent lookups of one user still share a query; the report counts them).
+ */
+const CACHES_OFF = { ACCESS_TOKEN_CACHE_SIZE: '0', INTROSPECTION_CACHE_TTL_MS: '0' };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const defaults = configSchema.parse({});
 const log = (msg: string) => process.stdout.write(`[bench] ${msg}\n`);
-
-const checks: Report['checks'] = [];
-function check(name: string, ok: boolean, detail: string): boolean {
-  checks.push({ name, ok, detail });
-  log(`${ok ? 'ok  ' : 'FAIL'} ${name}: ${detail}`);
-  return ok;
-}
+const checks = new Checks(log);
+const check = checks.check.bind(checks);
 
 async function main(): Promise<number> {
   process.chdir(root);
@@ -56,7 +49,9 @@ async function main(): Promise<number> {
   const introspectionSecret = randomBytes(32).toString('base64url');
   const maxLevel = Math.max(...LOGIN_LEVELS);
   const threadpool = maxLevel + 4;
+  const h2Label = `h2load -c ${H2.clients} -m ${H2.streamsPerClient}`;
   let service: ServiceProcess | undefined;
+  let cold: { backends: Backends; service?: ServiceProcess } | undefined;
   const rows: Row[] = [];
   try {
     service = await startService(backends, {
@@ -69,9 +64,7 @@ async function main(): Promise<number> {
     });
     log(`identity pid ${service.pid} on ${service.grpcUrl} (database: ${backends.database}, redis: ${!!backends.redisUrl}, nats: ${!!backends.nats})`);
     const svc = service;
-    const transport = createGrpcTransport({ baseUrl: svc.grpcUrl });
-    const auth = createClient(AuthService, transport);
-    const introspection = createClient(TokenIntrospectionService, transport);
+    const auth = createClient(AuthService, createGrpcTransport({ baseUrl: svc.grpcUrl }));
 
     // Users: one per login worker, so the load is not one account's row over and over.
     const password = `bench-${randomBytes(9).toString('base64url')}-harbour`;
@@ -80,69 +73,60 @@ async function main(): Promise<number> {
     for (const email of emails) await auth.register({ email, password });
     const first = await auth.login({ email: emails[0]!, password });
     if (first.result.case !== 'session') throw new Error('login did not return a session');
-    const accessToken = first.result.value.accessToken;
 
     // (a) Introspect vs the no-op GetJwks on the same pipeline, and grpc-js's own health check.
-    const introspectReq = grpcRequest(
-      '/identity.v1.TokenIntrospectionService/Introspect',
-      toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token: accessToken, tokenTypeHint: 'access_token' })),
-      { authorization: `Bearer ${introspectionSecret}` },
+    // One token replayed: after the first call both caches answer, so this is the warm path.
+    const warm = await measureIntrospection({ svc, accessToken: first.result.value.accessToken, introspectionSecret, withHealth: true }, H2, checks, log);
+
+    // (b) The cold path: a second process with both caches off, on a database of its own so that
+    // PostgreSQL's counters for its users table count this process's reads and nothing else.
+    cold = { backends: await prepareBackends(log) };
+    cold.service = await startService(cold.backends, { SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64'), INTROSPECTION_CLIENTS: `bench:${introspectionSecret}`, ...CACHES_OFF });
+    log(`caches-off identity pid ${cold.service.pid} on ${cold.service.grpcUrl} (${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+    const coldAuth = createClient(AuthService, createGrpcTransport({ baseUrl: cold.service.grpcUrl }));
+    const coldEmail = `bench-${tag}-cold@example.test`;
+    await coldAuth.register({ email: coldEmail, password });
+    const coldLogin = await coldAuth.login({ email: coldEmail, password });
+    if (coldLogin.result.case !== 'session') throw new Error('login on the caches-off service did not return a session');
+    const off = await measureIntrospection(
+      { svc: cold.service, accessToken: coldLogin.result.value.accessToken, introspectionSecret, label: 'caches off', withHealth: false },
+      H2,
+      checks,
+      log,
     );
-    const jwksReq = grpcRequest('/identity.v1.TokenIntrospectionService/GetJwks', toBinary(GetJwksRequestSchema, create(GetJwksRequestSchema)));
-    const healthReq = grpcRequest('/grpc.health.v1.Health/Check', new Uint8Array(0));
+    const coldCalls = await introspectCalls(cold.service);
+    const coldReads = await stopCold(cold);
+    const readsNote =
+      coldReads === undefined
+        ? 'user-row reads not counted (embedded database)'
+        : `PostgreSQL counted ${coldReads} users-table reads for ${coldCalls} Introspect calls (incl. the few of Register/Login), one per ${(coldCalls / Math.max(1, coldReads)).toFixed(0)} calls: with one token in flight on every stream, concurrent lookups of the same user share one query`;
 
-    const viaClient = await introspection.introspect({ token: accessToken }, { headers: { authorization: `Bearer ${introspectionSecret}` } });
-    const okIntrospect = check('Introspect (Connect gRPC client)', viaClient.active && viaClient.sub !== '', `active=${viaClient.active} sub=${viaClient.sub}`);
-    const jwksViaClient = await introspection.getJwks({});
-    const okJwks = check('GetJwks (Connect gRPC client)', (JSON.parse(jwksViaClient.keysJson) as { keys: unknown[] }).keys.length > 0, 'keys present');
-
-    const pIntro = await probe(svc.grpcUrl, introspectReq);
-    const introBody = pIntro.grpcStatus === '0' ? fromBinary(IntrospectResponseSchema, pIntro.message) : undefined;
-    const okIntroProbe = check('Introspect (the exact h2load request)', introBody?.active === true, `grpc-status ${pIntro.grpcStatus}, active=${introBody?.active}`);
-    const pJwks = await probe(svc.grpcUrl, jwksReq);
-    const okJwksProbe = check(
-      'GetJwks (the exact h2load request)',
-      pJwks.grpcStatus === '0' && fromBinary(GetJwksResponseSchema, pJwks.message).keysJson.length > 0,
-      `grpc-status ${pJwks.grpcStatus}`,
-    );
-    const pHealth = await probe(svc.grpcUrl, healthReq);
-    // HealthCheckResponse { status: SERVING (1) } is the two bytes 08 01.
-    const okHealth = check('Health/Check (the exact h2load request)', pHealth.grpcStatus === '0' && pHealth.message.equals(Buffer.from([8, 1])), `grpc-status ${pHealth.grpcStatus}`);
-
-    // Interleaved so that background load drifting during the run hits subject and baseline alike.
-    const h2Requests = { jwks: jwksReq, introspect: introspectReq, health: healthReq };
-    const h2Methods = { jwks: 'TokenIntrospectionService/GetJwks', introspect: 'TokenIntrospectionService/Introspect', health: undefined };
-    const empty = (m?: string): Tally => ({ responses: 0, failedStreams: 0, ...(m ? { serverOk: 0, serverOther: 0 } : {}) });
-    const tallies = { jwks: empty(h2Methods.jwks), introspect: empty(h2Methods.introspect), health: empty() };
-    for (const req of Object.values(h2Requests)) await runH2load(svc.grpcUrl, req, { ...h2Shape, requests: H2.warmupRequests });
-    const h2 = await interleave(H2.rounds, ['jwks', 'introspect', 'health'] as const, async (name) => {
-      const r = await loadRun(svc, h2Methods[name], h2Requests[name]);
-      tallies[name] = addTally(tallies[name], r.tally);
-      return r.slice;
-    });
-    const h2Correct = {
-      jwks: checkTally('GetJwks', tallies.jwks),
-      introspect: checkTally('Introspect', tallies.introspect),
-      health: checkTally('Health/Check', tallies.health),
-    };
-    const introCorrect = okIntrospect && okIntroProbe && okJwks && okJwksProbe && h2Correct.introspect && h2Correct.jwks;
     rows.push(
       {
-        name: `Introspect (h2load -c ${H2.clients} -m ${H2.streamsPerClient})`,
-        rps: h2.introspect.rps,
-        latency: h2.introspect.latency,
-        serverCores: h2.introspect.cores,
-        baseline: { name: 'GetJwks no-op, same pipeline', rps: h2.jwks.rps, latency: h2.jwks.latency },
-        ratio: introCorrect ? h2.introspect.rps / h2.jwks.rps : undefined,
+        name: `Introspect, default config (one token, repeated; ${h2Label})`,
+        rps: warm.introspect.rps,
+        latency: warm.introspect.latency,
+        serverCores: warm.introspect.cores,
+        baseline: { name: 'GetJwks no-op, same pipeline', rps: warm.jwks.rps, latency: warm.jwks.latency },
+        ratio: warm.correct ? warm.introspect.rps / warm.jwks.rps : undefined,
         target: TARGETS.introspect,
-        note: `req/s per slice ${spread(h2.introspect)} vs GetJwks ${spread(h2.jwks)}`,
+        note: `req/s per slice ${spread(warm.introspect)} vs GetJwks ${spread(warm.jwks)}`,
+      },
+      {
+        name: `Introspect, caches off (signature verify every call, user row from PostgreSQL shared by concurrent calls; one token; ${h2Label})`,
+        rps: off.introspect.rps,
+        latency: off.introspect.latency,
+        serverCores: off.introspect.cores,
+        baseline: { name: 'GetJwks no-op, same pipeline, same process', rps: off.jwks.rps, latency: off.jwks.latency },
+        ratio: off.correct ? off.introspect.rps / off.jwks.rps : undefined,
+        note: `informational, second process with ${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(', ')} on its own database; ${readsNote}; req/s per slice ${spread(off.introspect)} vs GetJwks ${spread(off.jwks)}`,
       },
       {
         name: 'grpc.health.v1 Check (grpc-js floor)',
-        rps: h2.health.rps,
-        latency: h2.health.latency,
-        serverCores: h2.health.cores,
-        note: okHealth && h2Correct.health ? `GetJwks reaches ${((h2.jwks.rps / h2.health.rps) * 100).toFixed(0)}% of the bare grpc-js floor` : 'health check failed',
+        rps: warm.health!.rps,
+        latency: warm.health!.latency,
+        serverCores: warm.health!.cores,
+        note: warm.healthCorrect ? `GetJwks reaches ${((warm.jwks.rps / warm.health!.rps) * 100).toFixed(0)}% of the bare grpc-js floor` : 'health check failed',
       },
     );
 
@@ -211,75 +195,55 @@ async function main(): Promise<number> {
       note: `${refreshTokens.length} sessions from the Login runs, each rotation's successor replayed later; DATABASE_POOL_MAX=${defaults.DATABASE_POOL_MAX}`,
     });
   } finally {
-    const output = service?.output() ?? '';
+    if (cold) await stopCold(cold).catch((e) => log(`caches-off service not stopped cleanly: ${(e as Error).message}`));
     await service?.stop();
     await backends.cleanup();
-    const serverErrors = output.split('\n').filter((l) => /"level":(50|60)/.test(l));
-    if (service) check('no error logged by the service', serverErrors.length === 0, serverErrors.length === 0 ? 'none' : serverErrors.slice(0, 3).join(' | '));
+    if (service) checkServerLog('no error logged by the service', service);
   }
 
   const report: Report = {
     date: new Date().toISOString(),
     machine: machine(),
     setup: {
-      'system under test': 'identity as its own process (node --import tsx src/identity/main.ts), LOG_LEVEL=warn, default config otherwise',
+      'system under test': `identity as its own process (node --import tsx src/identity/main.ts), LOG_LEVEL=warn, default config otherwise; for the caches-off row a second identity process (own ports, own database/stream/key prefix on the same PostgreSQL, Redis and NATS) with ${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(', ')}, started after the default-config Introspect figures and stopped before Login`,
       backends: `PostgreSQL ${backends.database} (fresh database), Redis ${backends.redisUrl ? 'local' : 'none'}, NATS ${backends.nats ? 'local JetStream (fresh stream)' : 'none'}`,
-      'load generators': `h2load ${H2.clients} connections × ${H2.streamsPerClient} streams, ${H2.warmupRequests} warm-up requests each, then ${H2.rounds} rounds of ${H2.sliceSeconds} s slices alternating GetJwks / Introspect / Health; Login and Raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process`,
+      'load generators': `h2load ${H2.clients} connections × ${H2.streamsPerClient} streams, ${H2.warmupRequests} warm-up requests each, then ${H2.rounds} rounds of ${H2.sliceSeconds} s slices alternating GetJwks / Introspect / Health (caches-off process: GetJwks / Introspect, same settings); Login and Raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process`,
       'background load (1-min load average, start → end)': `${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} CPUs`,
       argon2: `m=${defaults.ARGON2_MEMORY_KIB} KiB, t=${defaults.ARGON2_TIME_COST}, p=${defaults.ARGON2_PARALLELISM}; HASH_CONCURRENCY=${Math.max(...LOGIN_LEVELS)}, UV_THREADPOOL_SIZE=${threadpool} for both service and baseline`,
       'total run time': `${((Date.now() - started) / 1000).toFixed(0)} s`,
     },
     rows,
-    checks,
+    checks: checks.list,
   };
   const files = await writeReport(path.join(root, 'bench/results'), report);
   process.stdout.write(`\n${toMarkdown(report)}\n`);
   for (const r of rows.filter((x) => x.target !== undefined)) log(`${r.name}: ratio ${r.ratio?.toFixed(2) ?? '—'} → ${verdict(r)}`);
   log(`written ${path.relative(root, files.md)} and ${path.relative(root, files.json)}`);
-  return checks.every((c) => c.ok) ? 0 : 1;
-
-  /** One timed h2load slice, with the server's own count of answers by gRPC code. */
-  async function loadRun(svc: ServiceProcess, method: string | undefined, req: GrpcRequest): Promise<{ slice: Slice; tally: Tally }> {
-    const before = method ? await rpcCounts(svc.httpUrl) : undefined;
-    const cpu0 = await cpuSeconds(svc.pid);
-    const result = await runH2load(svc.grpcUrl, req, { ...h2Shape, durationSeconds: H2.sliceSeconds });
-    const cpu1 = await cpuSeconds(svc.pid);
-    log(`${method ?? req.path}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50Ms.toFixed(2)} ms, p99 ${result.latency.p99Ms.toFixed(2)} ms`);
-    const d = method && before ? delta(before, await rpcCounts(svc.httpUrl), `identity.v1.${method}`) : undefined;
-    const cpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
-    return {
-      slice: { count: result.succeeded, seconds: result.seconds, samplesMs: result.samplesMs, cpuSeconds: cpu },
-      tally: { responses: result.succeeded, failedStreams: result.failed, serverOk: d?.ok, serverOther: d ? Object.values(d.other).reduce((a, b) => a + b, 0) : undefined },
-    };
-  }
-}
-
-interface Tally {
-  responses: number;
-  failedStreams: number;
-  /** Calls the server counted as OK / as anything else (undefined: not a pipeline method). */
-  serverOk?: number;
-  serverOther?: number;
-}
-
-function addTally(a: Tally, b: Tally): Tally {
-  const sum = (x?: number, y?: number) => (x === undefined || y === undefined ? undefined : x + y);
-  return { responses: a.responses + b.responses, failedStreams: a.failedStreams + b.failedStreams, serverOk: sum(a.serverOk, b.serverOk), serverOther: sum(a.serverOther, b.serverOther) };
+  return checks.allOk ? 0 : 1;
 }
 
 /**
- * h2load's "succeeded" means HTTP 200 (the gRPC status is in the trailers), so the server's own
- * counters must show every call OK; a few more than h2load counted were cut off at the deadline.
+ * Stops the caches-off process (its pool closes, so PostgreSQL publishes the counters of its
+ * connections), reads how often it scanned the users table, then drops its database, stream and
+ * keys. A second call does nothing.
  */
-function checkTally(label: string, t: Tally): boolean {
-  const streamsOk = t.failedStreams === 0 && t.responses > 0;
-  const serverOk = t.serverOk === undefined || (t.serverOther === 0 && t.serverOk >= t.responses);
-  const server = t.serverOk === undefined ? '' : `; server counted ${t.serverOk} OK and ${t.serverOther} other codes`;
-  return check(`${label} under load`, streamsOk && serverOk, `${t.responses} responses, ${t.failedStreams} failed streams${server}`);
+async function stopCold(c: { backends: Backends; service?: ServiceProcess; stopped?: boolean }): Promise<number | undefined> {
+  if (c.stopped) return undefined;
+  c.stopped = true;
+  try {
+    if (!c.service) return undefined;
+    await c.service.stop();
+    checkServerLog('caches off: no error logged by the service', c.service);
+    if (!c.backends.databaseUrl) return undefined;
+    return await tableScans(c.backends.databaseUrl, 'users');
+  } finally {
+    await c.backends.cleanup();
+  }
 }
 
-function spread(p: Pooled): string {
-  return p.sliceRps.map((x) => x.toFixed(x < 100 ? 1 : 0)).join(', ');
+function checkServerLog(name: string, svc: ServiceProcess): void {
+  const errors = svc.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
+  check(name, errors.length === 0, errors.length === 0 ? 'none' : errors.slice(0, 3).join(' | '));
 }
 
 function cores(cpu0: number | undefined, cpu1: number | undefined, seconds: number): number | undefined {

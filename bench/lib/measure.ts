@@ -46,3 +46,8 @@ export async function interleave<K extends string>(rounds: number, order: readon
   }
   return Object.fromEntries(order.map((k) => [k, pool(slices[k])])) as Record<K, Pooled>;
 }
+
+/** Each slice's throughput, to show the spread beside a pooled figure. */
+export function spread(p: Pooled): string {
+  return p.sliceRps.map((x) => x.toFixed(x < 100 ? 1 : 0)).join(', ');
+}

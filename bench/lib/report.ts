@@ -68,7 +68,7 @@ export function toMarkdown(rep: Report): string {
         r.baseline ? n(r.baseline.rps, r.baseline.rps < 100 ? 1 : 0) : '—',
         r.baseline?.latency ? `${ms(r.baseline.latency.p50Ms)} / ${ms(r.baseline.latency.p99Ms)}` : '—',
         r.ratio === undefined ? '—' : r.ratio.toFixed(2),
-        verdict(r),
+        r.target === undefined ? '—' : verdict(r),
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),
     '',
