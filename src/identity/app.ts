@@ -51,6 +51,22 @@ export interface IdentityApp {
   };
 }
 
+/**
+ * Sign-in limits must not start on per-replica memory just because Redis was still connecting;
+ * if Redis stays away the limiter falls back per replica, which is logged and counted.
+ */
+async function redisReady(redis: Redis, timeoutMs: number, logger: Logger): Promise<void> {
+  if (redis.status === 'ready') return;
+  const ready = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!(await ready)) logger.warn({ timeoutMs }, 'redis not ready at start-up: limits apply per replica until it is');
+}
+
 export interface StartOptions {
   logger: Logger;
   clock?: Clock;
@@ -94,6 +110,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     if (redis) {
       redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
       cleanup.push(() => redis.quit().catch(() => redis.disconnect()));
+      await redisReady(redis, 5000, logger);
     }
 
     const users = new UserStateCache(orm, { isLive: () => events.bus.isLive() }, config.INTROSPECTION_CACHE_TTL_MS, clock, logger);
