@@ -131,10 +131,13 @@ async function handle(
     callback({ name: 'ConnectError', message: ce.rawMessage, code: ce.code as number as Status, details: ce.rawMessage, metadata });
   } finally {
     call.removeListener('cancelled', onCancel);
-    // Releases the deadline timer and tells any downstream work tied to ctx.signal to stop.
-    ctx.abort();
+    // Releases the deadline timer and tells any downstream work tied to ctx.signal to stop. A
+    // shared reason: without one every call would build a DOMException (a measurable cost).
+    ctx.abort(CALL_FINISHED);
   }
 }
+
+const CALL_FINISHED = new ConnectError('call finished', Code.Canceled);
 
 /** Only wire errors reach a client as they are; the pipeline normally produced them already. */
 function asWireError(err: unknown, logger: Logger): ConnectError {
