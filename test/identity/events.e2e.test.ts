@@ -64,4 +64,32 @@ describe('security alerts reach JetStream, also across a NATS outage', () => {
     }
     expect(t.logs()).not.toContain(t.introspectionSecret);
   });
+
+  it('starts while NATS is down and delivers what waited once it is up', async () => {
+    const broker = await OwnNatsServer.start();
+    const own = randomStream();
+    await broker.stop();
+    const started = Date.now();
+    const u = await startTestIdentity({ nats: { url: broker.url, ...own }, env: { REFRESH_GRACE_SECONDS: '0' } });
+    try {
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(u.app.internals.events.bus.isLive()).toBe(false);
+      // Sign-in works without the broker; the reuse alert waits in the outbox.
+      const user = await signUp(u.grpc);
+      await u.grpc.auth.refresh({ refreshToken: user.session.refreshToken });
+      await u.grpc.auth.refresh({ refreshToken: user.session.refreshToken }).catch(() => undefined);
+      await broker.startAgain();
+      await waitFor(() => u.app.internals.events.bus.isLive(), 20_000, 100);
+      const em = u.app.internals.db.orm.em.fork();
+      await waitFor(async () => (await em.execute(`select 1 from outbox where published_at is null`)).length === 0, 20_000, 100);
+      const nc = await connect({ servers: broker.url, reconnect: false });
+      const alerts = (await streamMessages(nc, own.streamName)).filter((m) => m.subject === `${own.subjectPrefix}.security_alert`);
+      await nc.close();
+      expect(alerts.map((m) => fromBinary(SecurityAlertSchema, m.data).userId)).toEqual([user.session.user!.id]);
+    } finally {
+      await u.stop();
+      await broker.destroy();
+    }
+  }, 60_000);
 });
+

@@ -25,7 +25,7 @@ export interface RevocationBus {
 }
 
 /** Listener bookkeeping shared by both buses; one listener's failure never starves the others. */
-abstract class BaseBus {
+export abstract class BaseBus {
   private readonly revokedListeners: RevocationListener[] = [];
   private readonly liveListeners: ((live: boolean) => void)[] = [];
 
@@ -177,5 +177,29 @@ export class LocalRevocationBus extends BaseBus implements RevocationBus {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+}
+
+/**
+ * Stands in for the NATS bus until the first connection succeeds, so the service can start while
+ * the broker is away: not live (caches read through) until a real bus is attached, then it
+ * forwards everything the real bus reports.
+ */
+export class DeferredRevocationBus extends BaseBus implements RevocationBus {
+  private real: RevocationBus | undefined;
+
+  attach(real: RevocationBus): void {
+    this.real = real;
+    real.onRevoked((userId, notBeforeMs) => this.emitRevoked(userId, notBeforeMs));
+    real.onLiveChange?.((live) => this.emitLive(live));
+    if (real.isLive()) this.emitLive(true);
+  }
+
+  isLive(): boolean {
+    return this.real?.isLive() ?? false;
+  }
+
+  async close(): Promise<void> {
+    await this.real?.close();
   }
 }
