@@ -1,4 +1,6 @@
+import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { SecurityAlertKind, SecurityAlertSchema } from '../../gen/identity/events/v1/events_pb.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, signUp, startTestIdentity, TEST_PASSWORD, uniqueEmail, type TestIdentity } from '../helpers/identity.js';
 import { describeWithRedis } from '../helpers/services.js';
@@ -114,6 +116,10 @@ describeWithRedis('failed-login limits shared by replicas (A1)', () => {
       expect(e.code).toBe(Code.ResourceExhausted);
       expect(Number(e.metadata.get('retry-after'))).toBeGreaterThan(0);
     }
+    // The owner hears about it once (ACCOUNT_LOCKED), whichever replica saw the last failure.
+    const alerts: { payload: Buffer }[] = await a.app.internals.db.orm.em.fork().execute(`select payload from outbox where subject = 'security_alert'`);
+    const locked = alerts.map((r) => fromBinary(SecurityAlertSchema, r.payload)).filter((x) => x.userId === u.session.user!.id);
+    expect(locked.map((x) => x.kind)).toEqual([SecurityAlertKind.ACCOUNT_LOCKED]);
     // Over Connect too, with the same retry information.
     const viaConnect = err(await b.connect.auth.login({ email: u.email, password: u.password }).catch((x) => x));
     expect(viaConnect.code).toBe(Code.ResourceExhausted);

@@ -31,7 +31,8 @@ export type LimitState = { blocked: false } | { blocked: true; retryAfterMs: num
  */
 export interface AttemptLimiter {
   check(key: string): Promise<LimitState>;
-  fail(key: string): Promise<void>;
+  /** Counts a failure; true when this failure is the one that locked the key. */
+  fail(key: string): Promise<boolean>;
   reset(key: string): Promise<void>;
   /** Operations answered by the per-process fallback because Redis failed (metrics). */
   storeFallbacks(): number;
@@ -90,10 +91,13 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
       try {
         res = await limiter.consume(key, 1);
       } catch (e) {
-        if (e instanceof RateLimiterRes) return; // already past the limit, already blocked
+        if (e instanceof RateLimiterRes) return false; // already past the limit, already blocked
         throw e;
       }
-      if (res.consumedPoints >= points && blockSeconds > 0) await limiter.block(key, blockSeconds);
+      if (res.consumedPoints < points) return false;
+      if (blockSeconds > 0) await limiter.block(key, blockSeconds);
+      // The counter is one atomic INCR in Redis: exactly one failure, on one replica, sees the limit.
+      return res.consumedPoints === points;
     },
     async reset(key) {
       await limiter.delete(key);

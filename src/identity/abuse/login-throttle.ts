@@ -78,8 +78,10 @@ export class LoginThrottle {
     }
   }
 
-  async recordFailure(accountKey: string, ip: string): Promise<void> {
-    await Promise.all([this.account.fail(hashKey(accountKey)), ip === '' ? undefined : this.ip.fail(ip)]);
+  /** Counts a failed attempt; `accountLocked` is true for the failure that locked the account. */
+  async recordFailure(accountKey: string, ip: string): Promise<{ accountLocked: boolean }> {
+    const [accountLocked] = await Promise.all([this.account.fail(hashKey(accountKey)), ip === '' ? undefined : this.ip.fail(ip)]);
+    return { accountLocked };
   }
 
   /** Clears the account's consecutive failures; the address keeps its count for its window. */

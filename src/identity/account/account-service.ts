@@ -90,7 +90,8 @@ export class AccountService {
     }
     const verdict = await this.d.hasher.verify(user.passwordHash, password);
     if (!verdict.ok || user.disabled) {
-      await this.d.throttle.recordFailure(email, client.ip);
+      const { accountLocked } = await this.d.throttle.recordFailure(email, client.ip);
+      if (accountLocked && !user.disabled) await this.alertLocked(user.id, email, client);
       throw invalidCredentials();
     }
     await this.d.throttle.recordSuccess(email, client.ip);
@@ -196,6 +197,15 @@ export class AccountService {
     });
     this.d.sessions.revoked(userId, notBefore);
     return this.d.issuer.finish(session.view, session.refresh);
+  }
+
+  /** Tells the owner that repeated wrong passwords locked the account for a while. */
+  private async alertLocked(userId: string, email: string, client: ClientInfo): Promise<void> {
+    const now = this.d.clock.nowMs();
+    await this.d.orm.em.fork().transactional(async (em) => {
+      enqueue(em, securityAlert({ userId, email, kind: SecurityAlertKind.ACCOUNT_LOCKED, clientIp: client.ip, userAgent: client.userAgent, occurredAtMs: now }), this.d.clock);
+    });
+    this.d.logger.warn({ userId, clientIp: client.ip }, 'account locked after repeated failed sign-ins');
   }
 
   private async rehash(user: { id: string; passwordHash: string }, password: string): Promise<void> {
