@@ -8,6 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { knex } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
+import { freePort } from '../../src/identity/persistence/embedded-postgres-host.js';
 
 /**
  * The system under test: the identity service as its own process (`npm start`'s entry point),
@@ -185,13 +186,3 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
