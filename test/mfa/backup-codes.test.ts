@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { base32Decode } from '../../src/identity/mfa/base32.js';
-import { generateTotp } from '../../src/identity/mfa/totp.js';
-import { CLIENT, createMfaFixture, SecurityAlertKind, type MfaFixture } from './support.js';
+import { CLIENT, createMfaFixture, enrollUser, SecurityAlertKind, type MfaFixture } from './support.js';
 
 /** M5, and the fresh proof DisableTotp and RegenerateBackupCodes need. */
 describe('backup codes', () => {
@@ -11,15 +9,7 @@ describe('backup codes', () => {
   });
   afterAll(async () => f?.close());
 
-  async function enrolled() {
-    const u = await f.newUser();
-    const { secret } = await f.mfa.beginEnrollment(u.id, u.email);
-    const key = base32Decode(secret);
-    const codes = await f.mfa.confirmEnrollment(u.id, u.email, generateTotp(key, f.clock.nowMs()), CLIENT);
-    f.clock.advance(30_000);
-    const totp = () => generateTotp(key, f.clock.nowMs());
-    return { ...u, key, codes, totp };
-  }
+  const enrolled = () => enrollUser(f);
 
   const use = (userId: string, email: string, code: string) =>
     f.tdb.db.orm.em.fork().transactional((em) => f.mfa.verifyBackupCode(em, userId, code, { email, client: CLIENT }));

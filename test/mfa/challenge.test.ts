@@ -1,8 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { base32Decode } from '../../src/identity/mfa/base32.js';
-import { generateTotp } from '../../src/identity/mfa/totp.js';
-import { CLIENT, createMfaFixture, SecurityAlertKind, type MfaFixture } from './support.js';
+import { CLIENT, createMfaFixture, enrollUser, SecurityAlertKind, type MfaFixture } from './support.js';
 
 /** M6 and A3: the Login → mfa_challenge → CompleteMfa step. */
 describe('MFA challenge', () => {
@@ -12,16 +10,7 @@ describe('MFA challenge', () => {
   });
   afterAll(async () => f?.close());
 
-  async function enrolled() {
-    const u = await f.newUser();
-    const { secret } = await f.mfa.beginEnrollment(u.id, u.email);
-    const key = base32Decode(secret);
-    const codes = await f.mfa.confirmEnrollment(u.id, u.email, generateTotp(key, f.clock.nowMs()), CLIENT);
-    f.clock.advance(30_000);
-    const totp = () => generateTotp(key, f.clock.nowMs());
-    const wrong = () => (totp() === '000000' ? '111111' : '000000');
-    return { ...u, codes, totp, wrong };
-  }
+  const enrolled = () => enrollUser(f);
 
   it('is an opaque token, valid 5 minutes, stored only as its SHA-256', async () => {
     const u = await enrolled();

@@ -4,6 +4,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { SecurityAlertSchema, SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
+import { base32Decode } from '../../src/identity/mfa/base32.js';
+import { generateTotp } from '../../src/identity/mfa/totp.js';
 import { createMfaAttemptLimiter } from '../../src/identity/mfa/mfa-attempt-limiter.js';
 import { MfaService, type MfaServiceDeps } from '../../src/identity/mfa/mfa-service.js';
 import { PasswordHasher } from '../../src/identity/password/hasher.js';
@@ -98,3 +100,15 @@ export async function createMfaFixture(overrides: Partial<MfaServiceDeps> = {}):
 }
 
 export { SecurityAlertKind };
+
+/** A user with confirmed TOTP (the confirming step consumed) and the clock moved to the next step. */
+export async function enrollUser(f: MfaFixture) {
+  const u = await f.newUser();
+  const { secret } = await f.mfa.beginEnrollment(u.id, u.email);
+  const key = base32Decode(secret);
+  const codes = await f.mfa.confirmEnrollment(u.id, u.email, generateTotp(key, f.clock.nowMs()), CLIENT);
+  f.clock.advance(30_000);
+  const totp = () => generateTotp(key, f.clock.nowMs());
+  const wrong = () => (totp() === '000000' ? '111111' : '000000');
+  return { ...u, key, codes, totp, wrong };
+}

@@ -76,10 +76,7 @@ export class AccountService {
 
   async login(rawEmail: string, password: string, client: ClientInfo): Promise<LoginResult> {
     const email = normalizeEmail(rawEmail);
-    if (password.length === 0) throw invalidArgument('password', 'is required');
-    if (Buffer.byteLength(password, 'utf8') > this.d.passwordMaxBytes) {
-      throw invalidArgument('password', `must be at most ${this.d.passwordMaxBytes} bytes`);
-    }
+    this.checkPresented('password', password);
     await this.d.throttle.assertAllowed(email, client.ip);
     const user = await this.findForLogin(email);
     if (!user) {
@@ -158,10 +155,7 @@ export class AccountService {
    * count towards the same per-account limit as sign-in.
    */
   async verifyCurrentPassword(userId: string, password: string, client: ClientInfo, field = 'current_password'): Promise<User> {
-    if (password.length === 0) throw invalidArgument(field, 'is required');
-    if (Buffer.byteLength(password, 'utf8') > this.d.passwordMaxBytes) {
-      throw invalidArgument(field, `must be at most ${this.d.passwordMaxBytes} bytes`);
-    }
+    this.checkPresented(field, password);
     const user = await this.d.orm.em.fork().findOne(UserEntity, { id: userId });
     if (!user || user.disabled) throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
     await this.d.throttle.assertAllowed(user.email, client.ip);
@@ -197,6 +191,14 @@ export class AccountService {
     });
     this.d.sessions.revoked(userId, notBefore);
     return this.d.issuer.finish(session.view, session.refresh);
+  }
+
+  /** A password to compare (not a new one): present, and small enough to hash (A2). */
+  private checkPresented(field: string, password: string): void {
+    if (password.length === 0) throw invalidArgument(field, 'is required');
+    if (Buffer.byteLength(password, 'utf8') > this.d.passwordMaxBytes) {
+      throw invalidArgument(field, `must be at most ${this.d.passwordMaxBytes} bytes`);
+    }
   }
 
   /** Tells the owner that repeated wrong passwords locked the account for a while. */
