@@ -56,9 +56,16 @@ export const configSchema = z
     BIND_ADDRESS: z.string().default('127.0.0.1'),
     GRPC_PORT: port.default(50051),
     HTTP_PORT: port.default(8080),
+    OPS_PORT: port.default(9464),
+    OPS_BIND_ADDRESS: z.string().default('127.0.0.1'),
+    GRPC_REFLECTION: bool.optional(),
+    GRPC_HANDSHAKE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     DATA_DIR: z.string().default('./data'),
     DATABASE_URL: z.string().url().optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+    DATABASE_ACQUIRE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+    DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
     REDIS_URL: z.string().url().optional(),
     REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('latch'),
     NATS_URL: z.string().optional(),
@@ -90,19 +97,34 @@ export const configSchema = z
     HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     HASH_QUEUE_MAX: z.coerce.number().int().min(0).default(64),
     HASH_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+    HASH_NEW_PASSWORD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+    HASH_NEW_PASSWORD_QUEUE_MAX: z.coerce.number().int().min(0).default(16),
 
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(100).default(10),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP: z.coerce.number().int().min(1).max(100).default(10),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(100).default(100),
     LOGIN_ACCOUNT_LOCK_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
     LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
     LOGIN_IP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
 
+    MFA_MAX_FAILURES_PER_USER: z.coerce.number().int().min(1).max(100).default(10),
+    MFA_LOCK_SECONDS: z.coerce.number().int().min(1).default(3600),
+
     SIGNUP_ENABLED: bool.default(true),
+    SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(10),
+    SIGNUP_IP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
     ADMIN_EMAIL: z.string().email().optional(),
     ADMIN_PASSWORD: z.string().optional(),
   })
   .superRefine((c, ctx) => {
     if ((c.ADMIN_EMAIL === undefined) !== (c.ADMIN_PASSWORD === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together' });
+    }
+    if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT < c.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT'],
+        message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP (it is the ceiling over every address)',
+      });
     }
     if (c.REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS < c.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
       ctx.addIssue({
@@ -120,6 +142,11 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
+
+/** Server reflection: on unless set, except in production where it is off unless set. */
+export function reflectionEnabled(c: Config): boolean {
+  return c.GRPC_REFLECTION ?? c.NODE_ENV !== 'production';
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/v1/admin.proto.
  */
 export const file_identity_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChdpZGVudGl0eS92MS9hZG1pbi5wcm90bxILaWRlbnRpdHkudjEiTwoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIUCgxlbWFpbF9wcmVmaXgYAyABKAkiTgoRTGlzdFVzZXJzUmVzcG9uc2USIAoFdXNlcnMYASADKAsyES5pZGVudGl0eS52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIjIKD0dldFVzZXJSZXNwb25zZRIfCgR1c2VyGAEgASgLMhEuaWRlbnRpdHkudjEuVXNlciI7ChZTZXRVc2VyRGlzYWJsZWRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIZGlzYWJsZWQYAiABKAgiOgoXU2V0VXNlckRpc2FibGVkUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIiMwoSU2V0VXNlclJvbGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCSI2ChNTZXRVc2VyUm9sZVJlc3BvbnNlEh8KBHVzZXIYASABKAsyES5pZGVudGl0eS52MS5Vc2VyIiwKGVJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIcChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZSIvChxSZXF1aXJlUGFzc3dvcmRDaGFuZ2VSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiQAodUmVxdWlyZVBhc3N3b3JkQ2hhbmdlUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIysQQKDEFkbWluU2VydmljZRJPCglMaXN0VXNlcnMSHS5pZGVudGl0eS52MS5MaXN0VXNlcnNSZXF1ZXN0Gh4uaWRlbnRpdHkudjEuTGlzdFVzZXJzUmVzcG9uc2UiA5ACARJJCgdHZXRVc2VyEhsuaWRlbnRpdHkudjEuR2V0VXNlclJlcXVlc3QaHC5pZGVudGl0eS52MS5HZXRVc2VyUmVzcG9uc2UiA5ACARJcCg9TZXRVc2VyRGlzYWJsZWQSIy5pZGVudGl0eS52MS5TZXRVc2VyRGlzYWJsZWRSZXF1ZXN0GiQuaWRlbnRpdHkudjEuU2V0VXNlckRpc2FibGVkUmVzcG9uc2USUAoLU2V0VXNlclJvbGUSHy5pZGVudGl0eS52MS5TZXRVc2VyUm9sZVJlcXVlc3QaIC5pZGVudGl0eS52MS5TZXRVc2VyUm9sZVJlc3BvbnNlEmUKElJldm9rZVVzZXJTZXNzaW9ucxImLmlkZW50aXR5LnYxLlJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QaJy5pZGVudGl0eS52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRJuChVSZXF1aXJlUGFzc3dvcmRDaGFuZ2USKS5pZGVudGl0eS52MS5SZXF1aXJlUGFzc3dvcmRDaGFuZ2VSZXF1ZXN0GiouaWRlbnRpdHkudjEuUmVxdWlyZVBhc3N3b3JkQ2hhbmdlUmVzcG9uc2ViBnByb3RvMw", [file_identity_v1_user]);
+  fileDesc("ChdpZGVudGl0eS92MS9hZG1pbi5wcm90bxILaWRlbnRpdHkudjEiTwoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIUCgxlbWFpbF9wcmVmaXgYAyABKAkiTgoRTGlzdFVzZXJzUmVzcG9uc2USIAoFdXNlcnMYASADKAsyES5pZGVudGl0eS52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIjIKD0dldFVzZXJSZXNwb25zZRIfCgR1c2VyGAEgASgLMhEuaWRlbnRpdHkudjEuVXNlciI7ChZTZXRVc2VyRGlzYWJsZWRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIZGlzYWJsZWQYAiABKAgiOgoXU2V0VXNlckRpc2FibGVkUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIiMwoSU2V0VXNlclJvbGVSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCSI2ChNTZXRVc2VyUm9sZVJlc3BvbnNlEh8KBHVzZXIYASABKAsyES5pZGVudGl0eS52MS5Vc2VyIiwKGVJldm9rZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIcChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZSIvChxSZXF1aXJlUGFzc3dvcmRDaGFuZ2VSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiQAodUmVxdWlyZVBhc3N3b3JkQ2hhbmdlUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIiLwocUmVzZXRVc2VyU2Vjb25kRmFjdG9yUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkAKHVJlc2V0VXNlclNlY29uZEZhY3RvclJlc3BvbnNlEh8KBHVzZXIYASABKAsyES5pZGVudGl0eS52MS5Vc2VyMqEFCgxBZG1pblNlcnZpY2USTwoJTGlzdFVzZXJzEh0uaWRlbnRpdHkudjEuTGlzdFVzZXJzUmVxdWVzdBoeLmlkZW50aXR5LnYxLkxpc3RVc2Vyc1Jlc3BvbnNlIgOQAgESSQoHR2V0VXNlchIbLmlkZW50aXR5LnYxLkdldFVzZXJSZXF1ZXN0GhwuaWRlbnRpdHkudjEuR2V0VXNlclJlc3BvbnNlIgOQAgESXAoPU2V0VXNlckRpc2FibGVkEiMuaWRlbnRpdHkudjEuU2V0VXNlckRpc2FibGVkUmVxdWVzdBokLmlkZW50aXR5LnYxLlNldFVzZXJEaXNhYmxlZFJlc3BvbnNlElAKC1NldFVzZXJSb2xlEh8uaWRlbnRpdHkudjEuU2V0VXNlclJvbGVSZXF1ZXN0GiAuaWRlbnRpdHkudjEuU2V0VXNlclJvbGVSZXNwb25zZRJlChJSZXZva2VVc2VyU2Vzc2lvbnMSJi5pZGVudGl0eS52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXF1ZXN0GicuaWRlbnRpdHkudjEuUmV2b2tlVXNlclNlc3Npb25zUmVzcG9uc2USbgoVUmVxdWlyZVBhc3N3b3JkQ2hhbmdlEikuaWRlbnRpdHkudjEuUmVxdWlyZVBhc3N3b3JkQ2hhbmdlUmVxdWVzdBoqLmlkZW50aXR5LnYxLlJlcXVpcmVQYXNzd29yZENoYW5nZVJlc3BvbnNlEm4KFVJlc2V0VXNlclNlY29uZEZhY3RvchIpLmlkZW50aXR5LnYxLlJlc2V0VXNlclNlY29uZEZhY3RvclJlcXVlc3QaKi5pZGVudGl0eS52MS5SZXNldFVzZXJTZWNvbmRGYWN0b3JSZXNwb25zZWIGcHJvdG8z", [file_identity_v1_user]);
 
 /**
  * @generated from message identity.v1.ListUsersRequest
@@ -244,6 +244,40 @@ export const RequirePasswordChangeResponseSchema: GenMessage<RequirePasswordChan
   messageDesc(file_identity_v1_admin, 11);
 
 /**
+ * @generated from message identity.v1.ResetUserSecondFactorRequest
+ */
+export type ResetUserSecondFactorRequest = Message<"identity.v1.ResetUserSecondFactorRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message identity.v1.ResetUserSecondFactorRequest.
+ * Use `create(ResetUserSecondFactorRequestSchema)` to create a new message.
+ */
+export const ResetUserSecondFactorRequestSchema: GenMessage<ResetUserSecondFactorRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_admin, 12);
+
+/**
+ * @generated from message identity.v1.ResetUserSecondFactorResponse
+ */
+export type ResetUserSecondFactorResponse = Message<"identity.v1.ResetUserSecondFactorResponse"> & {
+  /**
+   * @generated from field: identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message identity.v1.ResetUserSecondFactorResponse.
+ * Use `create(ResetUserSecondFactorResponseSchema)` to create a new message.
+ */
+export const ResetUserSecondFactorResponseSchema: GenMessage<ResetUserSecondFactorResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_admin, 13);
+
+/**
  * User administration; every method needs an access token with role "admin".
  *
  * @generated from service identity.v1.AdminService
@@ -296,6 +330,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RequirePasswordChangeRequestSchema;
     output: typeof RequirePasswordChangeResponseSchema;
+  },
+  /**
+   * Removes the user's TOTP credential and backup codes, ends every session and alerts the user.
+   *
+   * @generated from rpc identity.v1.AdminService.ResetUserSecondFactor
+   */
+  resetUserSecondFactor: {
+    methodKind: "unary";
+    input: typeof ResetUserSecondFactorRequestSchema;
+    output: typeof ResetUserSecondFactorResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_identity_v1_admin, 0);

@@ -92,3 +92,30 @@ describe('createLimiter options', () => {
     expect(() => createLimiter({ points: 1, durationSeconds: 0, blockSeconds: 0, keyPrefix: 't' })).toThrow(RangeError);
   });
 });
+
+describe('createLimiter reserve (memory)', () => {
+  it('lets exactly `points` of many parallel reservations through, and the last failure locks', async () => {
+    const limiter = createLimiter({ points: 10, durationSeconds: 600, blockSeconds: 120, keyPrefix: 't' });
+    const results = await Promise.all(Array.from({ length: 100 }, () => limiter.reserve('k')));
+    const granted = results.filter((r) => r.granted);
+    expect(granted).toHaveLength(10);
+    const refused = results.filter((r) => !r.granted);
+    for (const r of refused) if (!r.granted) expect(r.retryAfterMs).toBeGreaterThan(0);
+    const locks = await Promise.all(granted.map((r) => (r.granted ? limiter.failed('k', r) : false)));
+    expect(locks.filter(Boolean)).toHaveLength(1);
+    const state = await limiter.check('k');
+    expect(state.blocked && state.retryAfterMs).toBeGreaterThan(110_000);
+  });
+
+  it('a refund gives the attempt back; reset starts over', async () => {
+    const limiter = createLimiter({ points: 2, durationSeconds: 600, blockSeconds: 60, keyPrefix: 't' });
+    const a = await limiter.reserve('k');
+    await limiter.refund('k');
+    const b = await limiter.reserve('k');
+    const c = await limiter.reserve('k');
+    expect([a.granted, b.granted, c.granted]).toEqual([true, true, true]);
+    expect((await limiter.reserve('k')).granted).toBe(false);
+    await limiter.reset('k');
+    expect((await limiter.reserve('k')).granted).toBe(true);
+  });
+});

@@ -25,12 +25,33 @@ export interface LimiterOptions {
 export type LimitState = { blocked: false } | { blocked: true; retryAfterMs: number };
 
 /**
+ * The answer to reserve(): either the attempt may go ahead (it already counts as a failure until
+ * settled), or the key is spent and the caller must refuse without doing the expensive check.
+ */
+export type Reservation =
+  | { granted: true; /** 1-based position of this attempt in the current window. */ position: number }
+  | { granted: false; retryAfterMs: number };
+
+/**
  * A failure counter per key, with a lock when it reaches its limit: check before the attempt,
  * fail() after a failed one, reset() after a success. Used for sign-in attempts (A1) and meant
  * for second-factor attempts (A3) too.
  */
 export interface AttemptLimiter {
   check(key: string): Promise<LimitState>;
+  /**
+   * Counts an attempt BEFORE the expensive check (one atomic increment), so N parallel attempts
+   * never get more than `points` through (SECURITY A4). Settle a granted reservation with
+   * failed() when the attempt failed, or with reset()/refund() when it succeeded.
+   */
+  reserve(key: string): Promise<Reservation>;
+  /**
+   * Settles a granted reservation whose attempt failed: the count stays, and the failure that
+   * used the last allowed attempt locks the key for blockSeconds. True for exactly that failure.
+   */
+  failed(key: string, reservation: Extract<Reservation, { granted: true }>): Promise<boolean>;
+  /** Gives one reserved attempt back (an attempt that succeeded, for windowed limits). */
+  refund(key: string): Promise<void>;
   /** Counts a failure; true when this failure is the one that locked the key. */
   fail(key: string): Promise<boolean>;
   reset(key: string): Promise<void>;
@@ -86,6 +107,24 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
       if (res === null || res.consumedPoints < points) return { blocked: false };
       return { blocked: true, retryAfterMs: Math.max(1, res.msBeforeNext) };
     },
+    async reserve(key) {
+      try {
+        const res = await limiter.consume(key, 1);
+        return { granted: true, position: res.consumedPoints };
+      } catch (e) {
+        if (e instanceof RateLimiterRes) return { granted: false, retryAfterMs: Math.max(1, e.msBeforeNext) };
+        throw e;
+      }
+    },
+    async failed(key, reservation) {
+      if (reservation.position < points) return false;
+      if (blockSeconds > 0) await limiter.block(key, blockSeconds);
+      // Positions come from one atomic INCR: exactly one reservation holds the last place.
+      return reservation.position === points;
+    },
+    async refund(key) {
+      await limiter.reward(key, 1);
+    },
     async fail(key) {
       let res: RateLimiterRes;
       try {
@@ -125,6 +164,10 @@ class CountingMemoryLimiter extends RateLimiterMemory {
   override block(...args: Parameters<RateLimiterMemory['block']>) {
     this.onUse();
     return super.block(...args);
+  }
+  override reward(...args: Parameters<RateLimiterMemory['reward']>) {
+    this.onUse();
+    return super.reward(...args);
   }
   override delete(...args: Parameters<RateLimiterMemory['delete']>) {
     this.onUse();

@@ -48,6 +48,7 @@ export const methodPolicies: Readonly<Record<string, MethodPolicy>> = Object.fre
   'identity.v1.AdminService/SetUserRole': admin,
   'identity.v1.AdminService/RevokeUserSessions': admin,
   'identity.v1.AdminService/RequirePasswordChange': admin,
+  'identity.v1.AdminService/ResetUserSecondFactor': admin,
 });
 
 export const policyKey = (service: DescService, method: DescMethod): string =>

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/events/v1/events.proto.
  */
 export const file_identity_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9pZGVudGl0eS9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJpZGVudGl0eS5ldmVudHMudjEijQEKFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIRCglyZXNldF91cmwYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizgEKDVNlY3VyaXR5QWxlcnQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIzCgRraW5kGAQgASgOMiUuaWRlbnRpdHkuZXZlbnRzLnYxLlNlY3VyaXR5QWxlcnRLaW5kEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljbGllbnRfaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCSJkCg9TZXNzaW9uc1Jldm9rZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIuCgpub3RfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqIAwoRU2VjdXJpdHlBbGVydEtpbmQSIwofU0VDVVJJVFlfQUxFUlRfS0lORF9VTlNQRUNJRklFRBAAEisKJ1NFQ1VSSVRZX0FMRVJUX0tJTkRfUkVGUkVTSF9UT0tFTl9SRVVTRRABEigKJFNFQ1VSSVRZX0FMRVJUX0tJTkRfUEFTU1dPUkRfQ0hBTkdFRBACEiYKIlNFQ1VSSVRZX0FMRVJUX0tJTkRfUEFTU1dPUkRfUkVTRVQQAxIkCiBTRUNVUklUWV9BTEVSVF9LSU5EX1RPVFBfRU5BQkxFRBAEEiUKIVNFQ1VSSVRZX0FMRVJUX0tJTkRfVE9UUF9ESVNBQkxFRBAFEigKJFNFQ1VSSVRZX0FMRVJUX0tJTkRfQkFDS1VQX0NPREVfVVNFRBAGEjAKLFNFQ1VSSVRZX0FMRVJUX0tJTkRfQkFDS1VQX0NPREVTX1JFR0VORVJBVEVEEAcSJgoiU0VDVVJJVFlfQUxFUlRfS0lORF9BQ0NPVU5UX0xPQ0tFRBAIYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9pZGVudGl0eS9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJpZGVudGl0eS5ldmVudHMudjEijQEKFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIRCglyZXNldF91cmwYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizgEKDVNlY3VyaXR5QWxlcnQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIzCgRraW5kGAQgASgOMiUuaWRlbnRpdHkuZXZlbnRzLnYxLlNlY3VyaXR5QWxlcnRLaW5kEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljbGllbnRfaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCSJ4Cg9TZXNzaW9uc1Jldm9rZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIuCgpub3RfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJKtkDChFTZWN1cml0eUFsZXJ0S2luZBIjCh9TRUNVUklUWV9BTEVSVF9LSU5EX1VOU1BFQ0lGSUVEEAASKwonU0VDVVJJVFlfQUxFUlRfS0lORF9SRUZSRVNIX1RPS0VOX1JFVVNFEAESKAokU0VDVVJJVFlfQUxFUlRfS0lORF9QQVNTV09SRF9DSEFOR0VEEAISJgoiU0VDVVJJVFlfQUxFUlRfS0lORF9QQVNTV09SRF9SRVNFVBADEiQKIFNFQ1VSSVRZX0FMRVJUX0tJTkRfVE9UUF9FTkFCTEVEEAQSJQohU0VDVVJJVFlfQUxFUlRfS0lORF9UT1RQX0RJU0FCTEVEEAUSKAokU0VDVVJJVFlfQUxFUlRfS0lORF9CQUNLVVBfQ09ERV9VU0VEEAYSMAosU0VDVVJJVFlfQUxFUlRfS0lORF9CQUNLVVBfQ09ERVNfUkVHRU5FUkFURUQQBxImCiJTRUNVUklUWV9BTEVSVF9LSU5EX0FDQ09VTlRfTE9DS0VEEAgSIgoeU0VDVVJJVFlfQUxFUlRfS0lORF9NRkFfTE9DS0VEEAkSKwonU0VDVVJJVFlfQUxFUlRfS0lORF9TRUNPTkRfRkFDVE9SX1JFU0VUEApiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Subject identity.events.password_reset_requested. The only event that carries a link.
@@ -103,7 +103,9 @@ export const SecurityAlertSchema: GenMessage<SecurityAlert> = /*@__PURE__*/
   messageDesc(file_identity_events_v1_events, 1);
 
 /**
- * Subject identity.events.sessions_revoked. Tokens of user_id issued before not_before are void.
+ * Subject identity.events.sessions_revoked. With session_id empty, every token of user_id issued
+ * before not_before is void; with session_id set, only the tokens of that session (their `sid`)
+ * are, and the user's other sessions stay active.
  *
  * @generated from message identity.events.v1.SessionsRevoked
  */
@@ -122,6 +124,11 @@ export type SessionsRevoked = Message<"identity.events.v1.SessionsRevoked"> & {
    * @generated from field: google.protobuf.Timestamp not_before = 3;
    */
   notBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string session_id = 4;
+   */
+  sessionId: string;
 };
 
 /**
@@ -179,6 +186,16 @@ export enum SecurityAlertKind {
    * @generated from enum value: SECURITY_ALERT_KIND_ACCOUNT_LOCKED = 8;
    */
   ACCOUNT_LOCKED = 8,
+
+  /**
+   * @generated from enum value: SECURITY_ALERT_KIND_MFA_LOCKED = 9;
+   */
+  MFA_LOCKED = 9,
+
+  /**
+   * @generated from enum value: SECURITY_ALERT_KIND_SECOND_FACTOR_RESET = 10;
+   */
+  SECOND_FACTOR_RESET = 10,
 }
 
 /**
