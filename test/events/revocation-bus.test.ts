@@ -14,7 +14,7 @@ describe('NatsRevocationBus', () => {
   let receiver: EventsConnection;
   let bus: NatsRevocationBus;
   const { streamName, subjectPrefix } = randomStream();
-  const seen: { userId: string; notBeforeMs: number; at: number }[] = [];
+  const seen: { userId: string; notBeforeMs: number; sessionId?: string; at: number }[] = [];
   const liveChanges: boolean[] = [];
 
   beforeAll(async () => {
@@ -24,7 +24,7 @@ describe('NatsRevocationBus', () => {
     receiver = await connectEvents(opts);
     await sender.ensureStream();
     bus = await NatsRevocationBus.subscribe({ nc: receiver.nc, logger: silentLogger, subjectPrefix });
-    bus.onRevoked((userId, notBeforeMs) => seen.push({ userId, notBeforeMs, at: Date.now() }));
+    bus.onRevoked((userId, notBeforeMs, sessionId) => seen.push({ userId, notBeforeMs, sessionId, at: Date.now() }));
     bus.onLiveChange((live) => liveChanges.push(live));
   });
   afterAll(async () => {
@@ -34,8 +34,8 @@ describe('NatsRevocationBus', () => {
     await server?.destroy();
   });
 
-  async function revoke(userId: string, notBeforeMs: number): Promise<number> {
-    const e = sessionsRevoked({ userId, notBeforeMs });
+  async function revoke(userId: string, notBeforeMs: number, sessionId?: string): Promise<number> {
+    const e = sessionsRevoked({ userId, notBeforeMs, sessionId });
     const sentAt = Date.now();
     await sender.publisher.publish(subjectFor(e.name, subjectPrefix), e.payload, e.id);
     return sentAt;
@@ -48,14 +48,23 @@ describe('NatsRevocationBus', () => {
     const hit = seen.find((s) => s.userId === 'user-a')!;
     expect(hit.notBeforeMs).toBe(1_700_000_000_000);
     expect(hit.at - sentAt).toBeLessThan(1_000);
+    expect(hit.sessionId).toBeUndefined();
+  });
+
+  it('R8: passes the ended session on to listeners', async () => {
+    await revoke('user-s', 1_700_000_000_100, 'session-1');
+    await waitFor(() => seen.some((s) => s.userId === 'user-s'), 1_000, 2);
+    expect(seen.find((s) => s.userId === 'user-s')).toMatchObject({ notBeforeMs: 1_700_000_000_100, sessionId: 'session-1' });
   });
 
   it('is not live while the server is down and live again, and delivering, after it returns', async () => {
     await server.stop();
-    await waitFor(() => !bus.isLive(), 2_000, 5);
-    expect(liveChanges).toEqual([false]);
-
-    await server.startAgain();
+    try {
+      await waitFor(() => !bus.isLive(), 2_000, 5);
+      expect(liveChanges).toEqual([false]);
+    } finally {
+      await server.startAgain();
+    }
     await waitFor(() => bus.isLive(), 10_000, 20);
     expect(liveChanges).toEqual([false, true]);
 

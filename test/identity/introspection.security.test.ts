@@ -80,16 +80,18 @@ describe('Introspect during a PostgreSQL outage (I3)', () => {
   it('is UNAVAILABLE while the database is down (never active:false), and recovers', async () => {
     const { session } = await signUp(t.grpc);
     await pg.stop();
-    for (const c of [t.grpc, t.connect]) {
-      const err = await c.introspection.introspect({ token: session.accessToken }, bearer(t.introspectionSecret)).catch((e) => e);
-      expect(err).toBeInstanceOf(Error);
-      expect(codeOf(err)).toBe(Code.Unavailable);
+    try {
+      for (const c of [t.grpc, t.connect]) {
+        const err = await c.introspection.introspect({ token: session.accessToken }, bearer(t.introspectionSecret)).catch((e) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect(codeOf(err)).toBe(Code.Unavailable);
+      }
+      expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(503);
+      // Bad tokens need no database and stay inactive.
+      expect((await t.grpc.introspection.introspect({ token: 'garbage' }, bearer(t.introspectionSecret))).active).toBe(false);
+    } finally {
+      pg = await startEmbeddedPostgres({ dataDir: dir, port: pg.port, logger: silentLogger });
     }
-    expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(503);
-    // Bad tokens need no database and stay inactive.
-    expect((await t.grpc.introspection.introspect({ token: 'garbage' }, bearer(t.introspectionSecret))).active).toBe(false);
-
-    pg = await startEmbeddedPostgres({ dataDir: dir, port: pg.port, logger: silentLogger });
     await waitFor(async () => (await fetch(`${t.httpUrl}/readyz`)).status === 200, 15_000, 200);
     const res = await t.grpc.introspection.introspect({ token: session.accessToken }, bearer(t.introspectionSecret));
     expect(res.active).toBe(true);

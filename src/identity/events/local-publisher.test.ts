@@ -44,6 +44,17 @@ describe('LocalEventPublisher (in-process mode)', () => {
     expect(bus.isLive()).toBe(true);
   });
 
+  it('passes the ended session on to the local revocation bus', async () => {
+    const bus = new LocalRevocationBus();
+    const seen: [string, number, string | undefined][] = [];
+    bus.onRevoked((u, t, sid) => seen.push([u, t, sid]));
+    const publisher = new LocalEventPublisher({ logger: capturingLogger().logger, revocationBus: bus });
+    for (const e of [sessionsRevoked({ userId: 'user-9', sessionId: 'sess-1', notBeforeMs: 5 }), sessionsRevoked({ userId: 'user-9', notBeforeMs: 6 })]) {
+      await publisher.publish(subjectFor(e.name), e.payload, e.id);
+    }
+    expect(seen).toEqual([['user-9', 5, 'sess-1'], ['user-9', 6, undefined]]);
+  });
+
   it('rejects an unknown subject or undecodable payload so the row stays in the outbox', async () => {
     const publisher = new LocalEventPublisher({ logger: capturingLogger().logger });
     await expect(publisher.publish('identity.events.nope', new Uint8Array(), 'x')).rejects.toMatchObject({ id: 'ERR_EVENT_UNKNOWN' });

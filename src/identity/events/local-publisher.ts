@@ -68,8 +68,8 @@ export class LocalEventPublisher implements EventPublisher {
         const e = fromBinary(SessionsRevokedSchema, payload);
         if (!e.notBefore) throw new Error('not_before missing');
         const notBeforeMs = timestampMs(e.notBefore);
-        this.bus?.deliver(e.userId, notBeforeMs);
-        this.logger.info({ eventId: msgId, event: name, userId: e.userId, notBeforeMs }, 'sessions revoked');
+        this.bus?.deliver(e.userId, notBeforeMs, e.sessionId || undefined);
+        this.logger.info({ eventId: msgId, event: name, userId: e.userId, sessionId: e.sessionId || undefined, notBeforeMs }, 'sessions revoked');
         return;
       }
       default:

@@ -38,6 +38,13 @@ describe('event builders', () => {
     expect(timestampMs(m.notBefore!)).toBe(1_700_000_000_000);
   });
 
+  it('sessions revoked names one session when one ended, and none when all did', () => {
+    const one = fromBinary(SessionsRevokedSchema, sessionsRevoked({ userId: 'u-2', sessionId: 's-9', notBeforeMs: 1 }).payload);
+    expect(one.sessionId).toBe('s-9');
+    const all = fromBinary(SessionsRevokedSchema, sessionsRevoked({ userId: 'u-2', notBeforeMs: 1 }).payload);
+    expect(all.sessionId).toBe('');
+  });
+
   it('password reset carries the link and expiry', () => {
     const e = passwordResetRequested({ userId: 'u-3', email: 'b@example.com', resetUrl: 'https://x/reset#t=abc', expiresAtMs: 1_700_000_900_000 });
     expect(e.name).toBe('password_reset_requested');

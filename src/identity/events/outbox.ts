@@ -76,8 +76,13 @@ export function securityAlert(input: SecurityAlertInput): BuiltEvent {
 
 export interface SessionsRevokedInput {
   userId: string;
-  /** Tokens issued before this instant are no longer valid (the user's tokens_valid_after). */
+  /**
+   * Without sessionId: tokens issued before this instant are no longer valid (the user's
+   * tokens_valid_after). With it: the instant that session ended.
+   */
   notBeforeMs: number;
+  /** One session ended on its own (SECURITY R8); the user's other sessions stay active. */
+  sessionId?: string;
 }
 
 export function sessionsRevoked(input: SessionsRevokedInput): BuiltEvent {
@@ -86,6 +91,7 @@ export function sessionsRevoked(input: SessionsRevokedInput): BuiltEvent {
     eventId: id,
     userId: input.userId,
     notBefore: timestampFromMs(input.notBeforeMs),
+    sessionId: input.sessionId ?? '',
   });
   return { name: EventName.sessionsRevoked, id, payload: toBinary(SessionsRevokedSchema, message) };
 }

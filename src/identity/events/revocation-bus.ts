@@ -5,11 +5,12 @@ import { SessionsRevokedSchema } from '../../../gen/identity/events/v1/events_pb
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { DEFAULT_SUBJECT_PREFIX, EventName, subjectFor } from './subjects.js';
 
-export type RevocationListener = (userId: string, notBeforeMs: number) => void;
+/** `sessionId` undefined: every token of the user issued before `notBeforeMs`; set: that session's tokens. */
+export type RevocationListener = (userId: string, notBeforeMs: number, sessionId?: string) => void;
 
 /**
- * Tells this process that a user's tokens issued before `notBeforeMs` are revoked (SECURITY.md
- * I4). A cache may trust its entries only while the bus is live; otherwise it reads through to
+ * Tells this process that a user's tokens issued before `notBeforeMs`, or those of one of the
+ * user's sessions, are revoked (SECURITY.md I4, R8). A cache may trust its entries only while the bus is live; otherwise it reads through to
  * the database, so the revocation bound holds even while the broker is away.
  */
 export interface RevocationBus {
@@ -39,10 +40,10 @@ export abstract class BaseBus {
     this.liveListeners.push(listener);
   }
 
-  protected emitRevoked(userId: string, notBeforeMs: number): void {
+  protected emitRevoked(userId: string, notBeforeMs: number, sessionId?: string): void {
     for (const listener of this.revokedListeners) {
       try {
-        listener(userId, notBeforeMs);
+        listener(userId, notBeforeMs, sessionId);
       } catch (err) {
         this.logger.error({ err, userId }, 'revocation listener failed');
       }
@@ -120,7 +121,7 @@ export class NatsRevocationBus extends BaseBus implements RevocationBus {
     try {
       const event = fromBinary(SessionsRevokedSchema, msg.data);
       if (!event.userId || !event.notBefore) throw new Error('user_id or not_before missing');
-      this.emitRevoked(event.userId, timestampMs(event.notBefore));
+      this.emitRevoked(event.userId, timestampMs(event.notBefore), event.sessionId || undefined);
     } catch (e) {
       this.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'revocation bus: undecodable event dropped');
     }
@@ -171,8 +172,8 @@ export class LocalRevocationBus extends BaseBus implements RevocationBus {
     return !this.closed;
   }
 
-  deliver(userId: string, notBeforeMs: number): void {
-    if (!this.closed) this.emitRevoked(userId, notBeforeMs);
+  deliver(userId: string, notBeforeMs: number, sessionId?: string): void {
+    if (!this.closed) this.emitRevoked(userId, notBeforeMs, sessionId);
   }
 
   async close(): Promise<void> {
@@ -190,7 +191,7 @@ export class DeferredRevocationBus extends BaseBus implements RevocationBus {
 
   attach(real: RevocationBus): void {
     this.real = real;
-    real.onRevoked((userId, notBeforeMs) => this.emitRevoked(userId, notBeforeMs));
+    real.onRevoked((userId, notBeforeMs, sessionId) => this.emitRevoked(userId, notBeforeMs, sessionId));
     real.onLiveChange?.((live) => this.emitLive(live));
     if (real.isLive()) this.emitLive(true);
   }

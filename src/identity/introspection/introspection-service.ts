@@ -24,13 +24,16 @@ const INACTIVE = Object.freeze({ active: false as const });
 
 /**
  * "Who is this token?" — signature and claims first (no I/O), then the subject's current state:
- * disabled accounts and tokens issued before the user's tokens_valid_after are inactive.
- * The same check authenticates callers of our own user-level RPCs.
+ * disabled accounts, tokens issued before the user's tokens_valid_after and tokens of a session
+ * ended on its own (their `sid`, SECURITY R8) are inactive. The same check authenticates callers
+ * of our own user-level RPCs.
  */
 export class IntrospectionService {
   /**
    * The verified-token cache hands back the same claims object for a token and the user cache the
    * same state object until it reloads, so while neither changed the answer is the same object.
+   * isLive runs before the lookup on every call, so a reloaded state that revokes the token's
+   * session is seen even while an answer for the old state is remembered.
    */
   private readonly answers = new WeakMap<VerifiedAccessToken, { state: UserState; answer: ActiveToken }>();
 
@@ -78,6 +81,8 @@ export class IntrospectionService {
 
 function isLive(claims: VerifiedAccessToken, state: UserState | null): boolean {
   if (!state || state.disabled) return false;
+  // By session, not by instant: a refresh racing the logout may mint a token after revoked_at.
+  if (state.revokedSessions.has(claims.sid)) return false;
   // The issue instant in milliseconds (iat_ms): tokens minted at or after a revocation stay valid.
   return claims.iatMs >= state.tokensValidAfterMs;
 }

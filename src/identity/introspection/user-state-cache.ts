@@ -10,7 +10,28 @@ export interface UserState {
   role: 'user' | 'admin';
   disabled: boolean;
   passwordMustChange: boolean;
+  /**
+   * Access tokens issued before this instant are inactive: the user's tokens_valid_after, raised
+   * past the oldest revoked sessions when there were more than the list below can hold.
+   */
   tokensValidAfterMs: number;
+  /** Sessions of the user ended one by one recently (SECURITY R8): their tokens (`sid`) are inactive. */
+  revokedSessions: ReadonlySet<string>;
+}
+
+/**
+ * How far back a revoked session still matters: the longest access-token lifetime the
+ * configuration allows (ACCESS_TOKEN_TTL_SECONDS ≤ 3600) plus the largest clock leeway (T4), so a
+ * TTL lowered between deployments cannot age a session out while its tokens still verify.
+ */
+export const REVOKED_SESSION_WINDOW_MS = (3600 + 60) * 1000;
+/** At most this many revoked sessions per user are kept; past it the list fails closed (see load). */
+export const MAX_REVOKED_SESSIONS = 1000;
+
+export interface UserStateCacheLimits {
+  maxEntries?: number;
+  maxRevokedSessions?: number;
+  revokedSessionWindowMs?: number;
 }
 
 export interface RevocationSource {
@@ -33,6 +54,9 @@ export class UserStateCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inFlight = new Map<string, Promise<UserState | null>>();
   private generation = 0;
+  private readonly maxEntries: number;
+  private readonly maxRevokedSessions: number;
+  private readonly revokedSessionWindowMs: number;
 
   constructor(
     private readonly orm: MikroORM,
@@ -40,8 +64,12 @@ export class UserStateCache {
     private readonly ttlMs: number,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly maxEntries = 100_000,
-  ) {}
+    limits: UserStateCacheLimits = {},
+  ) {
+    this.maxEntries = limits.maxEntries ?? 100_000;
+    this.maxRevokedSessions = limits.maxRevokedSessions ?? MAX_REVOKED_SESSIONS;
+    this.revokedSessionWindowMs = limits.revokedSessionWindowMs ?? REVOKED_SESSION_WINDOW_MS;
+  }
 
   async get(userId: string): Promise<UserState | null> {
     const now = this.clock.nowMs();
@@ -74,24 +102,58 @@ export class UserStateCache {
     this.entries.clear();
   }
 
+  /**
+   * One query: the user row and the sessions ended one by one within the window (those ended
+   * together with a tokens_valid_after bump are covered by it and left out). Past the cap, every
+   * token issued at or before the newest session left out is inactive whatever its `sid`: the
+   * user's other sessions then need a refresh, but no revoked session's token stays active.
+   */
   private async load(userId: string): Promise<UserState | null> {
-    let rows: { email: string; role: 'user' | 'admin'; disabled: boolean; password_must_change: boolean; tokens_valid_after: Date | string }[];
+    let rows: UserRow[];
     try {
-      rows = await this.orm.em
-        .fork()
-        .execute(`select email, role, disabled, password_must_change, tokens_valid_after from users where id = ?`, [userId]);
+      rows = await this.orm.em.fork().execute(
+        `select u.email, u.role, u.disabled, u.password_must_change, u.tokens_valid_after,
+                r.ids as revoked_ids, r.n as revoked_count, r.oldest as revoked_oldest
+           from users u
+           left join lateral (
+             select array_agg(x.id::text order by x.revoked_at desc) as ids, count(*)::int as n, min(x.revoked_at) as oldest
+               from (select s.id, s.revoked_at from sessions s
+                      where s.user_id = u.id and s.revoked_at > greatest(u.tokens_valid_after, ?)
+                      order by s.revoked_at desc limit ?) x
+           ) r on true
+          where u.id = ?`,
+        [new Date(this.clock.nowMs() - this.revokedSessionWindowMs), this.maxRevokedSessions + 1, userId],
+      );
     } catch (err) {
       this.logger.error({ err }, 'user state lookup failed');
       throw new LatchError('unavailable', 'ERR_BACKEND_UNAVAILABLE', 'identity backend unavailable, try again', { cause: err, retryAfterMs: 1000 });
     }
     const r = rows[0];
     if (!r) return null;
+    let tokensValidAfterMs = msOf(r.tokens_valid_after);
+    const ids = r.revoked_ids ?? [];
+    if ((r.revoked_count ?? 0) > this.maxRevokedSessions && r.revoked_oldest !== null) {
+      tokensValidAfterMs = Math.max(tokensValidAfterMs, msOf(r.revoked_oldest) + 1);
+      this.logger.warn({ userId, kept: this.maxRevokedSessions }, 'more revoked sessions than tracked: older access tokens of the user are inactive');
+    }
     return {
       email: r.email,
       role: r.role,
       disabled: r.disabled,
       passwordMustChange: r.password_must_change,
-      tokensValidAfterMs: msOf(r.tokens_valid_after),
+      tokensValidAfterMs,
+      revokedSessions: new Set(ids.slice(0, this.maxRevokedSessions)),
     };
   }
+}
+
+interface UserRow {
+  email: string;
+  role: 'user' | 'admin';
+  disabled: boolean;
+  password_must_change: boolean;
+  tokens_valid_after: Date | string;
+  revoked_ids: string[] | null;
+  revoked_count: number | null;
+  revoked_oldest: Date | string | null;
 }

@@ -44,8 +44,8 @@ export interface SessionSummary {
 const invalidRefresh = () =>
   new LatchError('unauthenticated', 'ERR_INVALID_REFRESH_TOKEN', 'refresh token is invalid or expired');
 
-/** Called after a commit that revoked tokens, so caches and the relay act at once. */
-export type RevokedHook = (userId: string, notBeforeMs: number) => void;
+/** Called after a commit that revoked tokens (all of the user's, or one session's), so caches and the relay act at once. */
+export type RevokedHook = (userId: string, notBeforeMs: number, sessionId?: string) => void;
 
 interface TokenRow {
   id: string;
@@ -66,9 +66,12 @@ interface TokenRow {
   totp_enabled: boolean;
 }
 
+/** How endSession finds its session; constants only, so no caller text reaches the SQL. */
+type SessionMatch = 'id = ?' | 'id = ? and user_id = ?' | 'id = (select session_id from refresh_tokens where token_hash = ?)';
+
 type RotateOutcome =
   | { kind: 'rotated'; issued: IssuedRefresh }
-  | { kind: 'reused'; userId: string; notBeforeMs: number }
+  | { kind: 'reused'; userId: string; sessionId: string; notBeforeMs: number }
   | { kind: 'invalid' };
 
 /**
@@ -118,7 +121,7 @@ export class SessionService {
     const outcome = await this.orm.em.fork().transactional((em) => this.rotateIn(em, hash, client));
     if (outcome.kind === 'rotated') return outcome.issued;
     if (outcome.kind === 'reused') {
-      this.onRevoked(outcome.userId, outcome.notBeforeMs);
+      this.onRevoked(outcome.userId, outcome.notBeforeMs, outcome.sessionId);
       throw new LatchError('unauthenticated', 'ERR_REFRESH_TOKEN_REUSED', 'refresh token was already used; the session has been ended');
     }
     throw invalidRefresh();
@@ -165,14 +168,13 @@ export class SessionService {
           issued: { sessionId: row.session_id, userId: row.user_id, amr, refreshToken: successor, refreshExpiresAtMs: msOf(succ[0]!.expires_at), user },
         };
       }
-      // R4: reuse outside the grace window — end the family and every access token of the user.
-      await this.revokeFamily(em, row.session_id, 'refresh_token_reuse', now);
-      await this.bumpTokensValidAfter(em, row.user_id, now);
+      // R4, R8: reuse outside the grace window ends this family and its access tokens (by `sid`);
+      // the user's other sessions were not exposed by this token and stay active.
+      await this.endSession(em, 'id = ?', [row.session_id], 'refresh_token_reuse', now);
       enqueue(em, securityAlert({ userId: row.user_id, email: row.email, kind: SecurityAlertKind.REFRESH_TOKEN_REUSE, clientIp: client.ip, userAgent: client.userAgent, occurredAtMs: now }), this.clock);
-      enqueue(em, sessionsRevoked({ userId: row.user_id, notBeforeMs: now }), this.clock);
       await em.flush();
       this.logger.warn({ userId: row.user_id, sessionId: row.session_id, clientIp: client.ip }, 'refresh token reuse: session family revoked');
-      return { kind: 'reused', userId: row.user_id, notBeforeMs: now };
+      return { kind: 'reused', userId: row.user_id, sessionId: row.session_id, notBeforeMs: now };
     }
     if (msOf(row.expires_at) <= now) return { kind: 'invalid' };
 
@@ -202,16 +204,13 @@ export class SessionService {
     return { kind: 'rotated', issued: { sessionId: row.session_id, userId: row.user_id, amr, refreshToken: successor, refreshExpiresAtMs: expires, user } };
   }
 
-  /** Logout: ends the family of the presented token (consumed or not). Unknown tokens are ignored. */
+  /**
+   * Logout: ends the family of the presented token (consumed or not) and its access tokens (R8).
+   * Unknown tokens are ignored.
+   */
   async logout(token: string): Promise<void> {
     if (!looksLikeRefreshToken(token)) return;
-    const now = this.clock.nowMs();
-    await this.orm.em.fork().execute(
-      `update sessions set revoked_at = ?, revoke_reason = 'logout'
-        where revoked_at is null and id = (select session_id from refresh_tokens where token_hash = ?)`,
-      [new Date(now), hashRefreshToken(token)],
-      'run',
-    );
+    await this.endOne('id = (select session_id from refresh_tokens where token_hash = ?)', [hashRefreshToken(token)], 'logout');
   }
 
   /**
@@ -261,26 +260,45 @@ export class SessionService {
     }));
   }
 
-  /** Ends one of the caller's own sessions; someone else's session id is NOT_FOUND, as an unknown one. */
+  /**
+   * Ends one of the caller's own sessions and its access tokens (R8); someone else's session id is
+   * NOT_FOUND, as an unknown one.
+   */
   async revokeOne(userId: string, sessionId: string): Promise<void> {
-    const res = await this.orm.em.fork().execute(
-      `update sessions set revoked_at = ?, revoke_reason = 'revoked_by_user' where id = ? and user_id = ? and revoked_at is null`,
-      [new Date(this.clock.nowMs()), sessionId, userId],
-      'run',
-    );
-    if (affected(res) === 0) throw new LatchError('not_found', 'ERR_SESSION_NOT_FOUND', 'no such active session');
+    const ended = await this.endOne('id = ? and user_id = ?', [sessionId, userId], 'revoked_by_user');
+    if (!ended) throw new LatchError('not_found', 'ERR_SESSION_NOT_FOUND', 'no such active session');
   }
 
-  private async revokeFamily(em: EntityManager, sessionId: string, reason: string, now: number): Promise<void> {
-    await em.execute(`update sessions set revoked_at = ?, revoke_reason = ? where id = ? and revoked_at is null`, [new Date(now), reason, sessionId], 'run');
+  /** One session, in a transaction of its own; the hook runs after commit. */
+  private async endOne(where: SessionMatch, params: unknown[], reason: string): Promise<boolean> {
+    const now = this.clock.nowMs();
+    const ended = await this.orm.em.fork().transactional(async (em) => {
+      const e = await this.endSession(em, where, params, reason, now);
+      await em.flush();
+      return e;
+    });
+    if (!ended) return false;
+    this.onRevoked(ended.userId, now, ended.sessionId);
+    return true;
+  }
+
+  /**
+   * Marks the live session matching `where` revoked and, in the same transaction, enqueues the
+   * sessions_revoked event naming it, which every replica's cache acts on (R8, I4). Undefined
+   * when no live session matched. The caller flushes.
+   */
+  private async endSession(em: EntityManager, where: SessionMatch, params: unknown[], reason: string, now: number): Promise<{ userId: string; sessionId: string } | undefined> {
+    const rows: { id: string; user_id: string }[] = await em.execute(
+      `update sessions set revoked_at = ?, revoke_reason = ? where revoked_at is null and ${where} returning id, user_id`,
+      [new Date(now), reason, ...params],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    enqueue(em, sessionsRevoked({ userId: row.user_id, sessionId: row.id, notBeforeMs: now }), this.clock);
+    return { userId: row.user_id, sessionId: row.id };
   }
 
   private async bumpTokensValidAfter(em: EntityManager, userId: string, now: number): Promise<void> {
     await em.execute(`update users set tokens_valid_after = greatest(tokens_valid_after, ?), updated_at = ? where id = ?`, [new Date(now), new Date(now), userId], 'run');
   }
-}
-
-function affected(res: unknown): number {
-  const r = res as { affectedRows?: number; rowCount?: number } | undefined;
-  return r?.affectedRows ?? r?.rowCount ?? 0;
 }
