@@ -22,7 +22,7 @@ function secretFromUri(uri: string): string {
 
 async function enroll(c: Clients) {
   const u = await signUp(c);
-  const begin = await c.auth.beginTotpEnrollment({}, bearer(u.session.accessToken));
+  const begin = await c.auth.beginTotpEnrollment({ currentPassword: u.password }, bearer(u.session.accessToken));
   const secret = secretFromUri(begin.otpauthUri);
   expect(secret).toBe(begin.secret);
   const confirm = await c.auth.confirmTotpEnrollment({ code: oathtool(secret) }, bearer(u.session.accessToken));

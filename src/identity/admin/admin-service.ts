@@ -1,8 +1,9 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import { LatchError, invalidArgument } from '../../shared/errors.js';
 import { UserEntity, ROLES, type Role } from '../account/user.entity.js';
 import { toUserView, type UserView } from '../account/user-view.js';
+import type { MfaClient, MfaService } from '../mfa/mfa-service.js';
 import type { SessionService } from '../session/session-service.js';
 
 const MAX_PAGE = 200;
@@ -22,6 +23,7 @@ export class AdminService {
   constructor(
     private readonly orm: MikroORM,
     private readonly sessions: SessionService,
+    private readonly mfa: MfaService,
     private readonly clock: Clock,
   ) {}
 
@@ -62,6 +64,27 @@ export class AdminService {
     return this.update(userId, { passwordMustChange: true }, 'password_change_required');
   }
 
+  /**
+   * M7: for a user who lost the device and the backup codes. Removes TOTP and the backup codes,
+   * ends every session (whoever holds them may be the reason for the reset) and alerts the user.
+   * The user signs in with the password alone afterwards and may enroll again.
+   */
+  async resetSecondFactor(userId: string, admin: { userId: string; client: MfaClient }): Promise<UserView> {
+    let notBefore = 0;
+    let removed = false;
+    const user = await this.orm.em.fork().transactional(async (em) => {
+      const found = await em.findOne(UserEntity, { id: userId });
+      if (!found) throw notFound();
+      removed = await this.mfa.resetIn(em, userId, found.email, admin.client);
+      notBefore = await this.sessions.revokeAllIn(em, userId, 'second_factor_reset');
+      await em.flush();
+      return found;
+    });
+    this.sessions.revoked(userId, notBefore);
+    await this.mfa.afterReset(userId, admin.userId, removed);
+    return toUserView(user, false);
+  }
+
   async revokeSessions(userId: string): Promise<void> {
     await this.getUser(userId);
     await this.sessions.revokeAll(userId, 'revoked_by_admin');
@@ -70,8 +93,11 @@ export class AdminService {
   private async update(userId: string, patch: Partial<{ disabled: boolean; role: Role; passwordMustChange: boolean }>, revokeReason?: string): Promise<UserView> {
     let notBefore = 0;
     const view = await this.orm.em.fork().transactional(async (em) => {
+      const removesAdmin = patch.role === 'user' || patch.disabled === true;
+      const admins = removesAdmin ? await lockActiveAdmins(em) : [];
       const user = await em.findOne(UserEntity, { id: userId });
       if (!user) throw notFound();
+      if (removesAdmin && admins.includes(userId) && admins.length === 1) throw lastAdmin();
       em.assign(user, { ...patch, updatedAt: new Date(this.clock.nowMs()) });
       if (revokeReason) notBefore = await this.sessions.revokeAllIn(em, userId, revokeReason);
       await em.flush();
@@ -95,6 +121,20 @@ export class AdminService {
 }
 
 const notFound = () => new LatchError('not_found', 'ERR_USER_NOT_FOUND', 'no such user');
+
+const lastAdmin = () =>
+  new LatchError('failed_precondition', 'ERR_LAST_ADMIN', 'this is the last active admin; make another user admin first');
+
+/**
+ * B2: the ids of the active admins, row-locked until the transaction ends. Two admins demoting
+ * each other at once both queue here (in id order, so without deadlock); the second then sees
+ * the first's change, since PostgreSQL re-checks the WHERE clause of a row it waited for, and
+ * finds itself the last one. Locked before the target is read, so the read is current.
+ */
+async function lockActiveAdmins(em: EntityManager): Promise<string[]> {
+  const rows: { id: string }[] = await em.execute(`select id from users where role = 'admin' and not disabled order by id for update`);
+  return rows.map((r) => r.id);
+}
 
 function encodePageToken(email: string): string {
   return Buffer.from(JSON.stringify({ a: email }), 'utf8').toString('base64url');

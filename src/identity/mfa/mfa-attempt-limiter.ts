@@ -15,11 +15,12 @@ export interface MfaLimiterOptions {
 }
 
 /**
- * Wrong second-factor codes per user, across challenges and signed-in calls (A3). With ±1 step
- * three TOTP codes are valid at a time, so 10 guesses an hour give an attacker who already has
- * the password about 3·10⁻⁵ an hour (about 2 % over a month of non-stop trying, each round of
- * five needing a fresh password sign-in). Checks and increments are separate round trips, so
- * parallel attempts can overshoot by their number; the per-challenge limit is exact.
+ * Second-factor code checks per user, across challenges and signed-in calls (A3), configured by
+ * MFA_MAX_FAILURES_PER_USER and MFA_LOCK_SECONDS. With ±1 step three TOTP codes are valid at a
+ * time, so 10 guesses an hour give an attacker who already has the password about 3·10⁻⁵ an hour
+ * (about 2 % over a month of non-stop trying, each round of five needing a fresh password
+ * sign-in). MfaService reserves a place before each check (A4), so the limit is exact under
+ * concurrency, as the per-challenge one is.
  */
 export function createMfaAttemptLimiter(options: MfaLimiterOptions): AttemptLimiter {
   const lock = options.lockSeconds ?? 3600;

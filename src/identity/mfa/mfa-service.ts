@@ -1,10 +1,9 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
 import type { Clock } from '../../shared/clock.js';
-import { invalidArgument } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secret-box.js';
-import type { AttemptLimiter } from '../abuse/attempt-limiter.js';
+import type { AttemptLimiter, Reservation } from '../abuse/attempt-limiter.js';
 import { enqueue, securityAlert } from '../events/outbox.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import { BACKUP_CODE_COUNT, formatBackupCode, newBackupCodeSet, normalizeBackupCode } from './backup-code.js';
@@ -19,6 +18,7 @@ import {
   totpNotEnabled,
 } from './mfa-errors.js';
 import * as store from './mfa-store.js';
+import { MAX_CODE_CHARS, parseBackupCode, parseProof, parseTotpCode, type Proof } from './mfa-input.js';
 import { generateTotpSecret, isWellFormedTotpCode, matchStep, otpauthUri, TOTP_SECRET_BYTES } from './totp.js';
 
 export interface MfaClient {
@@ -36,7 +36,7 @@ export interface MfaServiceDeps {
   hasher: PasswordHasher;
   clock: Clock;
   logger: Logger;
-  /** Wrong codes per user (A3), keyed by user id; see createMfaAttemptLimiter. */
+  /** Code checks per user (A3, A4), keyed by user id, reserved before each check; see createMfaAttemptLimiter. */
   limiter: AttemptLimiter;
   /** Shown in authenticator apps. Default "Latch". */
   issuer?: string;
@@ -65,12 +65,20 @@ export interface ChallengeCompleted {
 }
 
 const MAX_CHALLENGE_TTL_MS = 5 * 60_000;
-/** Longer input is refused before any work (X1, A2). */
-const MAX_CODE_CHARS = 64;
 export const MFA_METHODS = ['totp', 'backup_code'];
 
-type Proof = { kind: 'totp'; code: string } | { kind: 'backup'; canonical: string };
 type Claim = { kind: 'totp'; step: bigint; secretEnc: Buffer } | { kind: 'backup'; id: string };
+type Held = Extract<Reservation, { granted: true }>;
+
+/** One code check: whose, where from, and the place it holds in the user's budget (A4). */
+interface Attempt {
+  userId: string;
+  email: string;
+  client: MfaClient;
+  /** Whether the caller is signed in (see invalidMfaCode). */
+  signedIn: boolean;
+  held: Held;
+}
 
 /**
  * TOTP (RFC 6238) and backup codes as a second factor, and the sign-in step between a correct
@@ -108,12 +116,12 @@ export class MfaService {
   /** M4: activates TOTP with a valid code, whose step is consumed; returns the backup codes, shown once. */
   async confirmEnrollment(userId: string, email: string, code: string, client: MfaClient): Promise<string[]> {
     const totpCode = parseTotpCode(code, 'code');
-    await this.assertNotThrottled(userId);
     const cred = await store.readCredential(this.d.orm.em.fork(), userId);
     if (!cred) throw enrollmentNotStarted();
     if (cred.confirmed) throw totpAlreadyEnabled();
+    const attempt = await this.reserve(userId, email, client, true);
     const step = matchStep(this.open(userId, cred.secretEnc), totpCode, this.d.clock.nowMs(), 1, { after: cred.lastUsedStep });
-    if (step === null) return this.wrongCode(userId, true);
+    if (step === null) return this.wrongCode(attempt);
     // Hashed only after a correct code, so wrong guesses cost no Argon2 work.
     const { codes, hashes } = await this.newCodeSet();
     const confirmed = await this.d.orm.em.fork().transactional(async (em) => {
@@ -123,7 +131,7 @@ export class MfaService {
       this.alert(em, SecurityAlertKind.TOTP_ENABLED, userId, email, client);
       return true;
     });
-    if (!confirmed) return this.wrongCode(userId, true);
+    if (!confirmed) return this.wrongCode(attempt);
     await this.d.limiter.reset(userId);
     this.d.logger.info({ userId }, 'totp enabled');
     return codes;
@@ -152,16 +160,16 @@ export class MfaService {
    */
   async disable(userId: string, email: string, code: string, client: MfaClient): Promise<void> {
     const proof = parseProof(code);
-    await this.assertNotThrottled(userId);
     if (!(await this.isEnabled(userId))) throw totpNotEnabled();
-    const claim = await this.findClaim(userId, proof);
+    const attempt = await this.reserve(userId, email, client, true);
+    const claim = await this.findClaim(attempt, proof);
     const done = await this.d.orm.em.fork().transactional(async (em) => {
       if (!(await this.claim(em, userId, claim, email, client))) return false;
       await store.deleteCredential(em, userId);
       this.alert(em, SecurityAlertKind.TOTP_DISABLED, userId, email, client);
       return true;
     });
-    if (!done) return this.wrongCode(userId, true);
+    if (!done) return this.wrongCode(attempt);
     await this.d.limiter.reset(userId);
     this.d.logger.info({ userId }, 'totp disabled');
   }
@@ -169,9 +177,9 @@ export class MfaService {
   /** A new set of 10 codes; the old set stops working (M5). `code` as for disable(). */
   async regenerateBackupCodes(userId: string, email: string, code: string, client: MfaClient): Promise<string[]> {
     const proof = parseProof(code);
-    await this.assertNotThrottled(userId);
     if (!(await this.isEnabled(userId))) throw totpNotEnabled();
-    const claim = await this.findClaim(userId, proof);
+    const attempt = await this.reserve(userId, email, client, true);
+    const claim = await this.findClaim(attempt, proof);
     const { codes, hashes } = await this.newCodeSet();
     const done = await this.d.orm.em.fork().transactional(async (em) => {
       if (!(await this.claim(em, userId, claim, email, client))) return false;
@@ -179,9 +187,27 @@ export class MfaService {
       this.alert(em, SecurityAlertKind.BACKUP_CODES_REGENERATED, userId, email, client);
       return true;
     });
-    if (!done) return this.wrongCode(userId, true);
+    if (!done) return this.wrongCode(attempt);
     await this.d.limiter.reset(userId);
+    this.d.logger.info({ userId }, 'backup codes regenerated');
     return codes;
+  }
+
+  /**
+   * M7: an administrator's reset of the user's second factor, inside the caller's transaction:
+   * the credential (confirmed or pending), the backup codes and open challenges go, with a
+   * SECOND_FACTOR_RESET alert when there was anything to remove. Call afterReset() after commit.
+   */
+  async resetIn(em: EntityManager, userId: string, email: string, client: MfaClient): Promise<boolean> {
+    const removed = await store.deleteSecondFactor(em, userId);
+    if (removed) this.alert(em, SecurityAlertKind.SECOND_FACTOR_RESET, userId, email, client);
+    return removed;
+  }
+
+  /** After a reset has committed. The user starts with a fresh budget: enrolling again checks codes too. */
+  async afterReset(userId: string, byAdmin: string, removed: boolean): Promise<void> {
+    await this.d.limiter.reset(userId);
+    this.d.logger.info({ userId, byAdmin, removed }, 'second factor reset by an administrator');
   }
 
   /**
@@ -214,9 +240,11 @@ export class MfaService {
     const em0 = this.d.orm.em.fork();
     const challenge = await store.findLiveChallenge(em0, hashChallengeToken(token), this.now(), this.maxChallengeAttempts);
     if (!challenge) throw invalidChallenge();
-    await this.assertNotThrottled(challenge.userId);
+    // The challenge is charged first, so that every place taken in the user's budget below is
+    // a code actually checked, never one spent on a challenge that just died.
     if (!(await store.chargeChallengeAttempt(em0, challenge.id, this.now(), this.maxChallengeAttempts))) throw invalidChallenge();
-    const claim = await this.findClaim(challenge.userId, parsed, false);
+    const attempt = await this.reserve(challenge.userId, challenge.email, client, false);
+    const claim = await this.findClaim(attempt, parsed);
     const outcome = await this.d.orm.em.fork().transactional(async (em) => {
       if (!(await store.consumeChallenge(em, challenge.id, this.now()))) return 'challenge' as const;
       if (!(await this.claim(em, challenge.userId, claim, challenge.email, client))) {
@@ -229,7 +257,7 @@ export class MfaService {
       throw e;
     });
     if (outcome === 'challenge') throw invalidChallenge();
-    if (outcome === 'code') return this.wrongCode(challenge.userId, false);
+    if (outcome === 'code') return this.wrongCode(attempt);
     await this.d.limiter.reset(challenge.userId);
     const amr = [...new Set([...challenge.amr, 'otp'])];
     return { userId: challenge.userId, amr, method: parsed.kind === 'totp' ? 'totp' : 'backup_code' };
@@ -238,13 +266,14 @@ export class MfaService {
   // --- proofs -------------------------------------------------------------------------------
 
   /** Checks a proof without writing; a wrong one is counted and thrown here. */
-  private async findClaim(userId: string, proof: Proof, signedIn = true): Promise<Claim> {
+  private async findClaim(attempt: Attempt, proof: Proof): Promise<Claim> {
+    const { userId } = attempt;
     const em = this.d.orm.em.fork();
     const claim =
       proof.kind === 'totp'
         ? await this.findTotp(em, userId, proof.code)
         : await this.findBackupCode(em, userId, proof.canonical).then((id) => (id === null ? null : { kind: 'backup' as const, id }));
-    if (claim === null) return this.wrongCode(userId, signedIn);
+    if (claim === null) return this.wrongCode(attempt);
     return claim;
   }
 
@@ -283,20 +312,42 @@ export class MfaService {
 
   // --- helpers ------------------------------------------------------------------------------
 
-  private async assertNotThrottled(userId: string): Promise<void> {
-    const state = await this.d.limiter.check(userId);
-    if (state.blocked) throw tooManyMfaAttempts(state.retryAfterMs);
+  /**
+   * A4: takes a place in the user's budget BEFORE the code is checked, in one atomic increment,
+   * so N parallel guesses get at most the limit checked. The place counts as a failure until a
+   * success resets the budget; an attempt that ends in an error of ours keeps counting (fails
+   * closed), because giving places back would let two attempts share the last one.
+   */
+  private async reserve(userId: string, email: string, client: MfaClient, signedIn: boolean): Promise<Attempt> {
+    const held = await this.d.limiter.reserve(userId);
+    if (!held.granted) throw tooManyMfaAttempts(held.retryAfterMs);
+    return { userId, email, client, signedIn, held };
   }
 
-  private async wrongCode(userId: string, signedIn: boolean): Promise<never> {
-    await this.d.limiter.fail(userId);
+  private async wrongCode(attempt: Attempt): Promise<never> {
+    const { userId } = attempt;
     this.d.logger.warn({ userId }, 'wrong second-factor code');
-    throw invalidMfaCode(signedIn);
+    if (await this.d.limiter.failed(userId, attempt.held)) await this.locked(attempt);
+    throw invalidMfaCode(attempt.signedIn);
   }
 
+  /** A6: the owner hears of the lock once; exactly one failure per window is the locking one. */
+  private async locked({ userId, email, client }: Attempt): Promise<void> {
+    this.d.logger.warn({ userId, clientIp: client.ip }, 'second factor locked after too many wrong codes');
+    await this.d.orm.em
+      .fork()
+      .transactional(async (em) => this.alert(em, SecurityAlertKind.MFA_LOCKED, userId, email, client))
+      .catch((err: unknown) => this.d.logger.error({ err, userId }, 'MFA_LOCKED alert could not be queued'));
+  }
+
+  /**
+   * One hash at a time: a set takes one place in the new-secret hashing queue instead of ten
+   * (A5), and no hash of the set waits behind its own siblings past the queue timeout.
+   */
   private async newCodeSet(): Promise<{ codes: string[]; hashes: string[] }> {
     const canonical = newBackupCodeSet();
-    const hashes = await Promise.all(canonical.map((c) => this.d.hasher.hash(c)));
+    const hashes: string[] = [];
+    for (const c of canonical) hashes.push(await this.d.hasher.hash(c));
     return { codes: canonical.map(formatBackupCode), hashes };
   }
 
@@ -320,27 +371,3 @@ export class MfaService {
 class ClaimLost extends Error {}
 
 const aad = (userId: string) => `totp:${userId}`;
-
-function parseTotpCode(code: string, field: string): string {
-  if (code.length > MAX_CODE_CHARS) throw invalidArgument(field, 'is too long');
-  // Apps show "123 456"; people type it that way.
-  const compact = code.replace(/\s+/g, '');
-  if (!isWellFormedTotpCode(compact)) throw invalidArgument(field, 'must be the 6-digit code from the authenticator app');
-  return compact;
-}
-
-function parseBackupCode(code: string): string {
-  const canonical = code.length > MAX_CODE_CHARS ? null : normalizeBackupCode(code);
-  if (canonical === null) throw invalidArgument('backup_code', 'must be a backup code such as ABCDE-FGHIJ');
-  return canonical;
-}
-
-/** disable/regenerate take one field: digits are a TOTP code, anything else a backup code. */
-function parseProof(code: string): Proof {
-  if (code.length > MAX_CODE_CHARS) throw invalidArgument('code', 'is too long');
-  const compact = code.replace(/[\s-]+/g, '');
-  if (/^[0-9]+$/.test(compact)) return { kind: 'totp', code: parseTotpCode(compact, 'code') };
-  const canonical = normalizeBackupCode(compact);
-  if (canonical === null) throw invalidArgument('code', 'must be a 6-digit authenticator code or a backup code');
-  return { kind: 'backup', canonical };
-}

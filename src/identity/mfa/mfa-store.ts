@@ -77,6 +77,18 @@ export async function deleteCredential(em: EntityManager, userId: string): Promi
   return res.affectedRows === 1;
 }
 
+/**
+ * M7: an administrator's reset. Removes the credential whether confirmed or pending, every backup
+ * code, and the user's open challenges (which could no longer be completed anyway). True when a
+ * credential or backup code was there to remove.
+ */
+export async function deleteSecondFactor(em: EntityManager, userId: string): Promise<boolean> {
+  const cred = await em.execute<QueryResult>(`delete from totp_credentials where user_id = ?`, [userId], 'run');
+  const codes = await em.execute<QueryResult>(`delete from backup_codes where user_id = ?`, [userId], 'run');
+  await em.execute(`delete from mfa_challenges where user_id = ? and consumed_at is null`, [userId], 'run');
+  return cred.affectedRows > 0 || codes.affectedRows > 0;
+}
+
 export async function unusedBackupCodes(em: EntityManager, userId: string): Promise<Array<{ id: string; hash: string }>> {
   const rows: Array<{ id: string; code_hash: string }> = await em.execute(
     `select id, code_hash from backup_codes where user_id = ? and used_at is null order by created_at, id`,

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { AdminService as AdminRpc } from '../../../../gen/identity/v1/admin_pb.js';
 import type { AdminService } from '../../admin/admin-service.js';
+import { clientInfo, requirePrincipal } from '../pipeline.js';
 import { toUser } from './convert.js';
 import { uuid } from './validate.js';
 
@@ -25,6 +26,10 @@ export function adminHandlers(admin: AdminService): ServiceImpl<typeof AdminRpc>
     },
     async requirePasswordChange(req) {
       return { user: toUser(await admin.requirePasswordChange(uuid('user_id', req.userId))) };
+    },
+    async resetUserSecondFactor(req, ctx) {
+      const by = { userId: requirePrincipal(ctx).userId, client: clientInfo(ctx) };
+      return { user: toUser(await admin.resetSecondFactor(uuid('user_id', req.userId), by)) };
     },
   };
 }
