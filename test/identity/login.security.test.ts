@@ -90,47 +90,71 @@ describe('sign-in (P1, P3, P4, A2)', () => {
   });
 });
 
-describeWithRedis('failed-login limits shared by replicas (A1)', () => {
+describeWithRedis('failed-login limits shared by replicas (A1, A6)', () => {
   let a: TestIdentity;
   let b: TestIdentity;
+  // Client addresses come from X-Forwarded-For, which only a trusted proxy (here: loopback) may set.
+  const env = { TRUSTED_PROXIES: '127.0.0.1', LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP: '5', LOGIN_MAX_FAILURES_PER_ACCOUNT: '8', LOGIN_ACCOUNT_LOCK_SECONDS: '60' };
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+  const loginFrom = async (t: TestIdentity, email: string, password: string, ip: string) =>
+    err(await t.grpc.auth.login({ email, password }, from(ip)).then(() => new Error('login succeeded'), (e) => e));
+  async function alertsFor(userId: string): Promise<SecurityAlertKind[]> {
+    const rows: { payload: Buffer }[] = await a.app.internals.db.orm.em.fork().execute(`select payload from outbox where subject = 'security_alert'`);
+    return rows.map((r) => fromBinary(SecurityAlertSchema, r.payload)).filter((x) => x.userId === userId).map((x) => x.kind);
+  }
   beforeAll(async () => {
-    a = await startTestIdentity({ env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: '5', LOGIN_ACCOUNT_LOCK_SECONDS: '60' } });
-    b = await startTestIdentity({
-      databaseUrl: a.databaseUrl,
-      env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: '5', LOGIN_ACCOUNT_LOCK_SECONDS: '60' },
-    });
+    a = await startTestIdentity({ env });
+    b = await startTestIdentity({ databaseUrl: a.databaseUrl, env });
   });
   afterAll(async () => {
     await b?.stop();
     await a?.stop();
   });
 
-  it('locks the account after the limit, across replicas, with retry info', async () => {
+  it('locks (account, address) after the limit, across replicas, with retry info; the owner elsewhere signs in', async () => {
     const u = await signUp(a.grpc);
     for (let i = 0; i < 5; i++) {
       const replica = i % 2 === 0 ? a : b;
-      expect((await loginError(replica, u.email, `wrong-password-number-${i}`)).code).toBe(Code.Unauthenticated);
+      expect((await loginFrom(replica, u.email, `wrong-password-number-${i}`, '203.0.113.50')).code).toBe(Code.Unauthenticated);
     }
     for (const replica of [a, b]) {
-      const e = await loginError(replica, u.email, u.password);
+      const e = await loginFrom(replica, u.email, u.password, '203.0.113.50');
+      expect(e.code).toBe(Code.ResourceExhausted);
+      expect(Number(e.metadata.get('retry-after'))).toBeGreaterThan(0);
+      expect(Number(e.metadata.get('retry-after'))).toBeLessThanOrEqual(60);
+    }
+    // Over Connect too, with the same retry information.
+    const viaConnect = err(await b.connect.auth.login({ email: u.email, password: u.password }, from('203.0.113.50')).catch((x) => x));
+    expect(viaConnect.code).toBe(Code.ResourceExhausted);
+    expect(Number(viaConnect.metadata.get('retry-after'))).toBeGreaterThan(0);
+    // A6: the attacker's address is locked, not the owner.
+    const owner = await b.grpc.auth.login({ email: u.email, password: u.password }, from('198.51.100.60'));
+    expect(owner.result.case).toBe('session');
+    // A pair lock is logged, not sent to the owner (anyone with many addresses could send those).
+    expect(await alertsFor(u.session.user!.id)).toEqual([]);
+    expect(a.logs() + b.logs()).toContain('sign-in locked for one address after repeated failures');
+  });
+
+  it('the ceiling over all addresses locks the account for everyone and alerts the owner once', async () => {
+    const u = await signUp(a.grpc);
+    // Eight addresses, each well under its own pair limit.
+    for (let i = 0; i < 8; i++) {
+      expect((await loginFrom(i % 2 === 0 ? a : b, u.email, `wrong-password-number-${i}`, `192.0.2.${10 + i}`)).code).toBe(Code.Unauthenticated);
+    }
+    for (const [replica, ip] of [[a, '198.51.100.61'], [b, '192.0.2.10']] as const) {
+      const e = await loginFrom(replica, u.email, u.password, ip);
       expect(e.code).toBe(Code.ResourceExhausted);
       expect(Number(e.metadata.get('retry-after'))).toBeGreaterThan(0);
     }
     // The owner hears about it once (ACCOUNT_LOCKED), whichever replica saw the last failure.
-    const alerts: { payload: Buffer }[] = await a.app.internals.db.orm.em.fork().execute(`select payload from outbox where subject = 'security_alert'`);
-    const locked = alerts.map((r) => fromBinary(SecurityAlertSchema, r.payload)).filter((x) => x.userId === u.session.user!.id);
-    expect(locked.map((x) => x.kind)).toEqual([SecurityAlertKind.ACCOUNT_LOCKED]);
-    // Over Connect too, with the same retry information.
-    const viaConnect = err(await b.connect.auth.login({ email: u.email, password: u.password }).catch((x) => x));
-    expect(viaConnect.code).toBe(Code.ResourceExhausted);
-    expect(Number(viaConnect.metadata.get('retry-after'))).toBeGreaterThan(0);
+    expect(await alertsFor(u.session.user!.id)).toEqual([SecurityAlertKind.ACCOUNT_LOCKED]);
   });
 
   it('a success resets the consecutive-failure count', async () => {
     const u = await signUp(a.grpc);
     for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 4; i++) await loginError(a, u.email, `wrong-password-number-${i}`);
-      await b.grpc.auth.login({ email: u.email, password: u.password });
+      for (let i = 0; i < 4; i++) await loginFrom(a, u.email, `wrong-password-number-${i}`, '203.0.113.51');
+      await b.grpc.auth.login({ email: u.email, password: u.password }, from('203.0.113.51'));
     }
   });
 });

@@ -3,16 +3,23 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithRedis, services } from '../../../test/helpers/services.js';
 import { LatchError } from '../../shared/errors.js';
-import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
+import { LoginThrottle, type LoginAttempt, type LoginThrottleOptions } from './login-throttle.js';
 
-async function refusal(p: Promise<void>): Promise<LatchError | undefined> {
+async function begin(t: LoginThrottle, email: string, ip: string): Promise<LoginAttempt | LatchError> {
   try {
-    await p;
-    return undefined;
+    return await t.begin(email, ip);
   } catch (e) {
     expect(e).toBeInstanceOf(LatchError);
     return e as LatchError;
   }
+}
+
+const refused = (r: LoginAttempt | LatchError): r is LatchError => r instanceof LatchError;
+
+async function fail(t: LoginThrottle, email: string, ip: string) {
+  const a = await begin(t, email, ip);
+  if (refused(a)) throw new Error(`refused: ${a.id}`);
+  return t.failed(a);
 }
 
 const ready = (r: Redis) =>
@@ -24,9 +31,10 @@ describeWithRedis('LoginThrottle on Redis (A1, shared by replicas)', () => {
   let redisB: Redis;
   const options: Omit<LoginThrottleOptions, 'redis'> = {
     keyPrefix: prefix,
-    maxFailuresPerAccount: 4,
+    maxFailuresPerAccountAndIp: 4,
+    maxFailuresPerAccount: 6,
     accountLockSeconds: 600,
-    maxFailuresPerIp: 6,
+    maxFailuresPerIp: 8,
     ipWindowSeconds: 300,
   };
   // Two replicas: separate clients, separate throttles, one Redis.
@@ -50,18 +58,20 @@ describeWithRedis('LoginThrottle on Redis (A1, shared by replicas)', () => {
     redisB.disconnect();
   });
 
-  it('counts account failures across replicas and locks with retry info', async () => {
-    await replicaA.recordFailure('ann@example.com', '10.0.0.1');
-    await replicaB.recordFailure('ann@example.com', '10.0.0.2');
-    await replicaA.recordFailure('ann@example.com', '10.0.0.3');
-    expect(await refusal(replicaB.assertAllowed('ann@example.com', '10.0.0.4'))).toBeUndefined();
-    await replicaB.recordFailure('ann@example.com', '10.0.0.4');
+  it('counts (account, address) failures across replicas and locks the pair with retry info', async () => {
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push(await fail(i % 2 === 0 ? replicaA : replicaB, 'ann@example.com', '10.0.0.1'));
+    expect(outcomes.map((o) => o.pairLocked)).toEqual([false, false, false, true]);
     for (const replica of [replicaA, replicaB]) {
-      const e = await refusal(replica.assertAllowed('ann@example.com', '10.0.0.5'));
+      const e = await begin(replica, 'ann@example.com', '10.0.0.1');
       expect(e).toMatchObject({ kind: 'resource_exhausted', id: 'ERR_TOO_MANY_ATTEMPTS' });
-      expect(e!.retryAfterMs).toBeGreaterThan(590_000);
-      expect(e!.retryAfterMs).toBeLessThanOrEqual(600_000);
+      expect((e as LatchError).retryAfterMs).toBeGreaterThan(590_000);
+      expect((e as LatchError).retryAfterMs).toBeLessThanOrEqual(600_000);
     }
+    // The owner, elsewhere, is not locked out.
+    const owner = await begin(replicaB, 'ann@example.com', '10.0.0.2');
+    expect(refused(owner)).toBe(false);
+    await replicaB.succeeded(owner as LoginAttempt);
     // Redis holds counters under our prefix, and no email in clear.
     const keys = await redisA.keys(`${prefix}*`);
     expect(keys.length).toBeGreaterThan(0);
@@ -69,26 +79,39 @@ describeWithRedis('LoginThrottle on Redis (A1, shared by replicas)', () => {
     expect(replicaA.storeFallbacks() + replicaB.storeFallbacks()).toBe(0);
   });
 
+  it('locks the account at the ceiling over all addresses, on every replica', async () => {
+    const outcomes = [];
+    for (let i = 0; i < 6; i++) outcomes.push(await fail(i % 2 === 0 ? replicaA : replicaB, 'eve@example.com', `10.2.0.${i}`));
+    expect(outcomes.map((o) => o.accountLocked)).toEqual([false, false, false, false, false, true]);
+    for (const replica of [replicaA, replicaB]) expect(await begin(replica, 'eve@example.com', '10.2.9.9')).toMatchObject({ id: 'ERR_TOO_MANY_ATTEMPTS' });
+  });
+
   it('a success on one replica resets the account for all', async () => {
-    for (let i = 0; i < 3; i++) await replicaA.recordFailure('bob@example.com', `10.1.0.${i}`);
-    await replicaB.recordSuccess('bob@example.com', '10.1.0.9');
-    for (let i = 0; i < 3; i++) await replicaB.recordFailure('bob@example.com', `10.1.1.${i}`);
-    expect(await refusal(replicaA.assertAllowed('bob@example.com', '10.1.2.1'))).toBeUndefined();
-    await replicaA.recordFailure('bob@example.com', '10.1.2.1');
-    expect((await refusal(replicaA.assertAllowed('bob@example.com', '10.1.2.2')))?.id).toBe('ERR_TOO_MANY_ATTEMPTS');
+    for (let i = 0; i < 3; i++) await fail(replicaA, 'bob@example.com', '10.1.0.1');
+    await replicaB.succeeded(await replicaB.begin('bob@example.com', '10.1.0.1'));
+    for (let i = 0; i < 3; i++) await fail(replicaB, 'bob@example.com', '10.1.0.1');
+    expect((await fail(replicaA, 'bob@example.com', '10.1.0.1')).pairLocked).toBe(true);
+  });
+
+  it('of 100 parallel attempts over two replicas, exactly the limit get through', async () => {
+    const all = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => begin(i % 2 === 0 ? replicaA : replicaB, 'cid@example.com', '10.3.0.1')),
+    );
+    const granted = all.filter((a): a is LoginAttempt => !refused(a));
+    expect(granted).toHaveLength(4);
+    const outcomes = await Promise.all(granted.map((a) => replicaA.failed(a)));
+    expect(outcomes.filter((o) => o.pairLocked)).toHaveLength(1);
+    // The 96 refusals left the account-wide count at 4: two more addresses reach the ceiling of 6.
+    expect((await fail(replicaB, 'cid@example.com', '10.3.0.2')).accountLocked).toBe(false);
+    expect((await fail(replicaA, 'cid@example.com', '10.3.0.3')).accountLocked).toBe(true);
   });
 
   it('limits one address across different accounts and replicas', async () => {
-    for (let i = 0; i < 6; i++) {
-      await (i % 2 === 0 ? replicaA : replicaB).recordFailure(`spray${i}@example.com`, '198.51.100.7');
-    }
-    const e = await refusal(replicaB.assertAllowed('fresh@example.com', '198.51.100.7'));
-    expect(e?.id).toBe('ERR_TOO_MANY_ATTEMPTS');
-    expect(e!.retryAfterMs).toBeGreaterThan(0);
-    expect(e!.retryAfterMs).toBeLessThanOrEqual(300_000);
-    // A success does not clear the address.
-    await replicaA.recordSuccess('fresh@example.com', '198.51.100.7');
-    expect((await refusal(replicaA.assertAllowed('fresh@example.com', '198.51.100.7')))?.id).toBe('ERR_TOO_MANY_ATTEMPTS');
-    expect(await refusal(replicaA.assertAllowed('fresh@example.com', '198.51.100.8'))).toBeUndefined();
+    for (let i = 0; i < 8; i++) await fail(i % 2 === 0 ? replicaA : replicaB, `spray${i}@example.com`, '198.51.100.7');
+    const e = await begin(replicaB, 'fresh@example.com', '198.51.100.7');
+    expect(e).toMatchObject({ id: 'ERR_TOO_MANY_ATTEMPTS' });
+    expect((e as LatchError).retryAfterMs).toBeGreaterThan(0);
+    expect((e as LatchError).retryAfterMs).toBeLessThanOrEqual(300_000);
+    expect(refused(await begin(replicaA, 'fresh@example.com', '198.51.100.8'))).toBe(false);
   });
 });

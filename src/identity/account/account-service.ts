@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Clock } from '../../shared/clock.js';
-import { LatchError, invalidArgument } from '../../shared/errors.js';
+import { LatchError, invalidArgument, isLatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
-import type { LoginThrottle } from '../abuse/login-throttle.js';
+import type { FailureOutcome, LoginAttempt, LoginThrottle } from '../abuse/login-throttle.js';
+import type { SignupThrottle } from '../abuse/signup-throttle.js';
 import type { ChallengeIssued, MfaProof, MfaService } from '../mfa/mfa-service.js';
 import { enqueue, securityAlert } from '../events/outbox.js';
 import type { PasswordHasher } from '../password/hasher.js';
@@ -22,6 +23,7 @@ export interface AccountDeps {
   hasher: PasswordHasher;
   policy: PasswordPolicy;
   throttle: LoginThrottle;
+  signup: SignupThrottle;
   sessions: SessionService;
   issuer: SessionIssuer;
   mfa: MfaService;
@@ -40,11 +42,26 @@ export type LoginResult = { kind: 'session'; session: SessionTokens } | { kind: 
 export class AccountService {
   constructor(private readonly d: AccountDeps) {}
 
-  async register(rawEmail: string, password: string): Promise<UserView> {
+  /**
+   * A5: the address's sign-up slot is reserved before the policy check and before hashing, and
+   * the hash runs in the hasher's new-password lane, so a flood is refused cheaply and cannot
+   * take the hashing capacity sign-in needs.
+   */
+  async register(rawEmail: string, password: string, client: ClientInfo): Promise<UserView> {
     if (!this.d.signupEnabled) throw new LatchError('permission_denied', 'ERR_SIGNUP_DISABLED', 'sign-up is disabled');
     const email = normalizeEmail(rawEmail);
+    // Shed first while new-password hashing is saturated: it uses no sign-up place.
+    this.d.hasher.assertRoomForNew();
+    const slot = await this.d.signup.reserve(client.ip);
     this.d.policy.check(password, { email }, 'password');
-    const hash = await this.d.hasher.hash(password);
+    let hash: string;
+    try {
+      hash = await this.d.hasher.hash(password);
+    } catch (err) {
+      // Shed before any work: the attempt was never processed, so it does not count.
+      if (isHashingBusy(err)) await this.d.signup.refund(slot);
+      throw err;
+    }
     return this.createUser(email, hash, 'user', false);
   }
 
@@ -77,22 +94,24 @@ export class AccountService {
   async login(rawEmail: string, password: string, client: ClientInfo): Promise<LoginResult> {
     const email = normalizeEmail(rawEmail);
     this.checkPresented('password', password);
-    await this.d.throttle.assertAllowed(email, client.ip);
-    const user = await this.findForLogin(email);
-    if (!user) {
-      // P4: unknown emails cost the same argon2 work as known ones.
-      await this.d.hasher.burn(password);
-      await this.d.throttle.recordFailure(email, client.ip);
+    // A1/A4: the attempt counts before Argon2 runs; unknown emails take the same keys (P4).
+    const attempt = await this.d.throttle.begin(email, client.ip);
+    const { user, ok, needsRehash } = await this.settleOnError(attempt, async () => {
+      const found = await this.findForLogin(email);
+      if (!found) {
+        // P4: unknown emails cost the same argon2 work as known ones.
+        await this.d.hasher.burn(password);
+        return { user: undefined, ok: false, needsRehash: false };
+      }
+      return { user: found, ...(await this.d.hasher.verify(found.passwordHash, password)) };
+    });
+    if (!user || !ok || user.disabled) {
+      const outcome = await this.d.throttle.failed(attempt);
+      if (user && !user.disabled) await this.reportLock(outcome, user.id, email, client);
       throw invalidCredentials();
     }
-    const verdict = await this.d.hasher.verify(user.passwordHash, password);
-    if (!verdict.ok || user.disabled) {
-      const { accountLocked } = await this.d.throttle.recordFailure(email, client.ip);
-      if (accountLocked && !user.disabled) await this.alertLocked(user.id, email, client);
-      throw invalidCredentials();
-    }
-    await this.d.throttle.recordSuccess(email, client.ip);
-    if (verdict.needsRehash) await this.rehash(user, password);
+    await this.d.throttle.succeeded(attempt);
+    if (needsRehash) await this.rehash(user, password);
     if (user.view.totpEnabled) {
       // The password alone is not a sign-in: hand out a single-use challenge for CompleteMfa.
       return { kind: 'mfa', challenge: await this.d.mfa.createChallenge(undefined, user.id, ['pwd'], client) };
@@ -151,20 +170,43 @@ export class AccountService {
   }
 
   /**
-   * A fresh proof of the current password for sensitive changes (P5, DisableTotp). Failures
-   * count towards the same per-account limit as sign-in.
+   * A fresh proof of the current password for sensitive changes (P5, DisableTotp,
+   * BeginTotpEnrollment). The same reserved limits as sign-in, on the same keys: a stolen access
+   * token is no way around them, and the owner on another address is not locked out (A6).
    */
   async verifyCurrentPassword(userId: string, password: string, client: ClientInfo, field = 'current_password'): Promise<User> {
     this.checkPresented(field, password);
     const user = await this.d.orm.em.fork().findOne(UserEntity, { id: userId });
     if (!user || user.disabled) throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
-    await this.d.throttle.assertAllowed(user.email, client.ip);
-    const verdict = await this.d.hasher.verify(user.passwordHash, password);
+    const attempt = await this.d.throttle.begin(user.email, client.ip);
+    const verdict = await this.settleOnError(attempt, () => this.d.hasher.verify(user.passwordHash, password));
     if (!verdict.ok) {
-      await this.d.throttle.recordFailure(user.email, client.ip);
+      await this.reportLock(await this.d.throttle.failed(attempt), user.id, user.email, client);
       throw new LatchError('permission_denied', 'ERR_WRONG_PASSWORD', 'current password is incorrect');
     }
+    await this.d.throttle.succeeded(attempt);
     return user;
+  }
+
+  /** Runs the password check; if it never got to an answer (hashing shed, database error), the attempt does not count. */
+  private async settleOnError<T>(attempt: LoginAttempt, check: () => Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (err) {
+      await this.d.throttle.cancel(attempt).catch((e: unknown) => this.d.logger.warn({ err: e }, 'sign-in reservation could not be given back'));
+      throw err;
+    }
+  }
+
+  /**
+   * A6: the owner is alerted when the account itself locks (the ceiling over all addresses),
+   * the lock that keeps them out too. A lock of one (account, address) pair is only logged: it
+   * keeps out nobody but that address, and alerting on it would let anyone with many addresses
+   * send the owner an alert for every ten requests.
+   */
+  private async reportLock(outcome: FailureOutcome, userId: string, email: string, client: ClientInfo): Promise<void> {
+    if (outcome.accountLocked) await this.alertLocked(userId, email, client);
+    else if (outcome.pairLocked) this.d.logger.info({ userId, clientIp: client.ip }, 'sign-in locked for one address after repeated failures');
   }
 
   /**
@@ -207,17 +249,21 @@ export class AccountService {
     await this.d.orm.em.fork().transactional(async (em) => {
       enqueue(em, securityAlert({ userId, email, kind: SecurityAlertKind.ACCOUNT_LOCKED, clientIp: client.ip, userAgent: client.userAgent, occurredAtMs: now }), this.d.clock);
     });
-    this.d.logger.warn({ userId, clientIp: client.ip }, 'account locked after repeated failed sign-ins');
+    this.d.logger.warn({ userId, clientIp: client.ip }, 'account locked after repeated failed sign-ins from all addresses');
   }
 
   private async rehash(user: { id: string; passwordHash: string }, password: string): Promise<void> {
     try {
-      const hash = await this.d.hasher.hash(password);
+      // Only if a new-password slot is free now: the sign-in does not wait behind sign-ups (A5).
+      const hash = await this.d.hasher.hash(password, { wait: false });
       await this.d.orm.em.fork().execute(`update users set password_hash = ?, updated_at = ? where id = ? and password_hash = ?`, [hash, new Date(this.d.clock.nowMs()), user.id, user.passwordHash], 'run');
       this.d.logger.info({ userId: user.id }, 'password hash upgraded to current parameters');
     } catch (err) {
       // The sign-in already succeeded; an upgrade can wait for the next one.
-      this.d.logger.warn({ err, userId: user.id }, 'password hash upgrade failed');
+      if (isHashingBusy(err)) this.d.logger.debug({ userId: user.id }, 'password hash upgrade deferred: hashing busy');
+      else this.d.logger.warn({ err, userId: user.id }, 'password hash upgrade failed');
     }
   }
 }
+
+const isHashingBusy = (err: unknown) => isLatchError(err) && err.id === 'ERR_HASHING_BUSY';

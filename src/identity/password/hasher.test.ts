@@ -99,7 +99,7 @@ describe('PasswordHasher format and verification (P3)', () => {
 
 describe('PasswordHasher input cap and bounded work (A2)', () => {
   it('refuses more than maxBytes before hashing, even when the queue is full', async () => {
-    const hasher = make({ concurrency: 1, queueMax: 0 });
+    const hasher = make({ concurrency: 1, queueMax: 0, newPasswordQueueMax: 0 });
     const running = hasher.hash('violet kettle drum stage');
     expect(hasher.inFlight()).toBe(1);
     const tooLong = randomBytes(512).toString('hex') + 'x';
@@ -111,8 +111,8 @@ describe('PasswordHasher input cap and bounded work (A2)', () => {
     await running;
   });
 
-  it('with concurrency 1 and queueMax 2, of 10 hashes at once exactly 3 succeed and 7 are shed', async () => {
-    const hasher = make({ concurrency: 1, queueMax: 2 });
+  it('with concurrency 1 and a new-password queue of 2, of 10 hashes at once exactly 3 succeed and 7 are shed', async () => {
+    const hasher = make({ concurrency: 1, newPasswordQueueMax: 2 });
     const all = Array.from({ length: 10 }, (_, i) => hasher.hash(`violet kettle drum stage ${i}`));
     expect([hasher.inFlight(), hasher.queued()]).toEqual([1, 2]);
     const settled = await Promise.allSettled(all);
@@ -122,7 +122,7 @@ describe('PasswordHasher input cap and bounded work (A2)', () => {
     expect(shed).toHaveLength(7);
     for (const e of shed) {
       expect(e).toBeInstanceOf(LatchError);
-      expect(e).toMatchObject({ kind: 'unavailable', id: 'ERR_HASHING_BUSY', message: 'sign-in is busy, try again shortly' });
+      expect(e).toMatchObject({ kind: 'unavailable', id: 'ERR_HASHING_BUSY', message: 'the service is busy, try again shortly' });
       expect(e.retryAfterMs).toBeGreaterThan(0);
     }
     expect([hasher.inFlight(), hasher.queued()]).toEqual([0, 0]);
@@ -137,6 +137,54 @@ describe('PasswordHasher input cap and bounded work (A2)', () => {
     expect((await rejectionOf(waiting)).id).toBe('ERR_HASHING_BUSY');
     expect(hasher.queued()).toBe(0);
     await expect(first).resolves.toMatch(/^\$argon2id\$/);
+  });
+});
+
+describe('PasswordHasher lanes (A5)', () => {
+  it('hashing new passwords holds at most newPasswordConcurrency slots; verifies take the rest at once', async () => {
+    const hasher = make({ concurrency: 3, newPasswordConcurrency: 1, newPasswordQueueMax: 4 });
+    const phc = await hasher.hash('violet kettle drum stage');
+    const before = hasher.started();
+    const hashes = Array.from({ length: 8 }, (_, i) => hasher.hash(`violet kettle drum stage ${i}`));
+    const hashesSettled = Promise.allSettled(hashes);
+    expect([hasher.inFlight('new'), hasher.queued('new')]).toEqual([1, 4]);
+    const verifies = [hasher.verify(phc, 'violet kettle drum stage'), hasher.burn('nobody knows this one')];
+    expect([hasher.inFlight('verify'), hasher.queued('verify')]).toEqual([2, 0]);
+    await expect(verifies[0]).resolves.toEqual({ ok: true, needsRehash: false });
+    await verifies[1];
+    const settled = await hashesSettled;
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(5);
+    const shed = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as LatchError] : []));
+    expect(shed.map((e) => e.id)).toEqual(['ERR_HASHING_BUSY', 'ERR_HASHING_BUSY', 'ERR_HASHING_BUSY']);
+    expect(hasher.started() - before).toBe(7);
+  });
+
+  it('keeps one slot for verifies even when the new-password share is set too high', async () => {
+    const hasher = make({ concurrency: 2, newPasswordConcurrency: 5, newPasswordQueueMax: 4 });
+    const hashes = Array.from({ length: 3 }, (_, i) => hasher.hash(`violet kettle drum stage ${i}`));
+    expect([hasher.inFlight('new'), hasher.queued('new')]).toEqual([1, 2]);
+    const burning = hasher.burn('x');
+    expect(hasher.inFlight('verify')).toBe(1);
+    await Promise.all([...hashes, burning]);
+  });
+
+  it('a queued verify goes before queued new-password hashes', async () => {
+    const hasher = make({ concurrency: 1, newPasswordQueueMax: 4 });
+    const order: string[] = [];
+    const hashes = Array.from({ length: 3 }, (_, i) => hasher.hash(`violet kettle drum stage ${i}`).then(() => order.push(`hash${i}`)));
+    const verify = hasher.burn('x').then(() => order.push('verify'));
+    expect([hasher.queued('new'), hasher.queued('verify')]).toEqual([2, 1]);
+    await Promise.all([...hashes, verify]);
+    expect(order).toEqual(['hash0', 'verify', 'hash1', 'hash2']);
+  });
+
+  it('wait:false refuses at once instead of queueing (hash upgrades at sign-in)', async () => {
+    const hasher = make({ concurrency: 2 });
+    const running = hasher.hash('violet kettle drum stage');
+    expect((await rejectionOf(hasher.hash('violet kettle drum stage 2', { wait: false }))).id).toBe('ERR_HASHING_BUSY');
+    expect(hasher.queued()).toBe(0);
+    await running;
+    await expect(hasher.hash('violet kettle drum stage 3', { wait: false })).resolves.toMatch(/^\$argon2id\$/);
   });
 });
 

@@ -16,8 +16,12 @@ export interface PasswordHasherOptions {
   parallelism: number;
   /** HASH_CONCURRENCY: Argon2 runs at once on this replica. */
   concurrency: number;
-  /** HASH_QUEUE_MAX: runs allowed to wait for a slot; more are refused with ERR_HASHING_BUSY. */
+  /** HASH_QUEUE_MAX: verifies allowed to wait for a slot; more are refused with ERR_HASHING_BUSY. */
   queueMax: number;
+  /** HASH_NEW_PASSWORD_CONCURRENCY: of those runs, at most this many hash new secrets (default 1). */
+  newPasswordConcurrency?: number;
+  /** HASH_NEW_PASSWORD_QUEUE_MAX: new-secret hashes allowed to wait (default 16). */
+  newPasswordQueueMax?: number;
   /** HASH_QUEUE_TIMEOUT_MS: longest wait for a slot before ERR_HASHING_BUSY. */
   queueTimeoutMs: number;
   /** PASSWORD_MAX_BYTES: larger input is refused before any hashing. */
@@ -35,13 +39,29 @@ const SALT_BYTES = 16;
 const TAG_BYTES = 32;
 
 /**
- * Argon2id password hashing (SECURITY.md P3, P4, A2). Passwords are hashed in NFKC form; every
- * Argon2 run, including the dummy one for unknown accounts, goes through one bounded queue.
+ * `verify` checks presented passwords (sign-in, current-password proofs, backup codes, the dummy
+ * run for unknown emails) and always goes first; `new` hashes secrets to store (Register,
+ * ChangePassword, bootstrap, hash upgrades, backup-code sets) within a smaller budget.
+ */
+export type HashLane = 'verify' | 'new';
+
+export interface HashOptions {
+  /** false: hash only if a slot is free now, else ERR_HASHING_BUSY at once (work that can wait). */
+  wait?: boolean;
+}
+
+/**
+ * Argon2id password hashing (SECURITY.md P3, P4, A2, A5). Passwords are hashed in NFKC form; every
+ * Argon2 run, including the dummy one for unknown accounts, goes through one bounded executor
+ * with two lanes (see HashLane): hashing new secrets may hold at most newPasswordConcurrency of
+ * the slots and has its own queue, and a waiting verify always gets the next free slot, so
+ * however many sign-ups arrive, sign-in of existing users keeps the rest of the capacity.
  * node-argon2 runs the work on the libuv pool, so HASH_CONCURRENCY should not exceed its size
  * (UV_THREADPOOL_SIZE, default 4) or other pool users (DNS, fs, crypto) will stall behind it.
  */
 export class PasswordHasher {
-  private readonly executor: BoundedExecutor;
+  private readonly executor: BoundedExecutor<HashLane>;
+  private readonly runs: Record<HashLane, number> = { verify: 0, new: 0 };
   private readonly logger: Logger;
   /** A well-formed hash of nothing anyone knows, with the current parameters (see burn()). */
   private readonly dummyPhc: string;
@@ -56,12 +76,22 @@ export class PasswordHasher {
     if (!Number.isInteger(parallelism) || parallelism < 1) throw new RangeError('parallelism must be ≥ 1');
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError('maxBytes must be ≥ 1');
     this.logger = options.logger ?? silentLogger;
-    this.executor = new BoundedExecutor({
+    this.executor = new BoundedExecutor<HashLane>({
       concurrency: options.concurrency,
-      queueMax: options.queueMax,
+      lanes: [
+        { name: 'verify', queueMax: options.queueMax },
+        // At least one slot stays with sign-in whenever there is more than one.
+        {
+          name: 'new',
+          maxActive: Math.min(options.newPasswordConcurrency ?? 1, Math.max(1, options.concurrency - 1)),
+          queueMax: options.newPasswordQueueMax ?? 16,
+        },
+      ],
       queueTimeoutMs: options.queueTimeoutMs,
-      onBusy: (retryAfterMs) =>
-        new LatchError('unavailable', 'ERR_HASHING_BUSY', 'sign-in is busy, try again shortly', { retryAfterMs }),
+      onBusy: (retryAfterMs, lane) =>
+        new LatchError('unavailable', 'ERR_HASHING_BUSY', lane === 'verify' ? 'sign-in is busy, try again shortly' : 'the service is busy, try again shortly', {
+          retryAfterMs,
+        }),
     });
     this.dummyPhc = formatArgon2idPhc({
       memoryKiB,
@@ -74,13 +104,16 @@ export class PasswordHasher {
     this.maxStoredTimeCost = Math.max(10 * timeCost, 20);
   }
 
-  /** Argon2id PHC string of the NFKC form of `password`, with a fresh 16-byte salt. */
-  async hash(password: string): Promise<string> {
+  /**
+   * Argon2id PHC string of the NFKC form of `password`, with a fresh 16-byte salt. Runs in the
+   * new-secret lane: ERR_HASHING_BUSY when that lane's slots and queue are taken.
+   */
+  async hash(password: string, opts: HashOptions = {}): Promise<string> {
     const normalized = this.accept(password);
     const { memoryKiB, timeCost, parallelism } = this.options;
     const salt = randomBytes(SALT_BYTES);
     // Raw output, encoded here: node-argon2's own encoding puts the parameters out of order.
-    const tag = await this.executor.run(() =>
+    const tag = await this.execute('new', opts, () =>
       argon2Hash(normalized, {
         type: argon2id,
         memoryCost: memoryKiB,
@@ -120,14 +153,38 @@ export class PasswordHasher {
     await this.runVerify(this.dummyPhc, this.accept(password));
   }
 
-  /** Argon2 runs in progress on this replica (metrics). */
-  inFlight(): number {
-    return this.executor.inFlight();
+  /**
+   * Throws ERR_HASHING_BUSY at once when hash() would be refused right now: a sign-up flood is
+   * then turned away before it costs a rate-limit round trip or a policy check (A5).
+   */
+  assertRoomForNew(): void {
+    this.executor.assertRoom('new');
   }
 
-  /** Argon2 runs waiting for a slot (metrics). */
-  queued(): number {
-    return this.executor.queued();
+  /** Argon2 runs in progress on this replica, in all lanes or one (metrics). */
+  inFlight(lane?: HashLane): number {
+    return this.executor.inFlight(lane);
+  }
+
+  /** Argon2 runs waiting for a slot, in all lanes or one (metrics). */
+  queued(lane?: HashLane): number {
+    return this.executor.queued(lane);
+  }
+
+  /** Argon2 runs started on this replica since start, in all lanes or one (metrics; tests count checks with it). */
+  started(lane?: HashLane): number {
+    return lane === undefined ? this.runs.verify + this.runs.new : this.runs[lane];
+  }
+
+  private execute<T>(lane: HashLane, opts: HashOptions, work: () => Promise<T>): Promise<T> {
+    return this.executor.run(
+      lane,
+      () => {
+        this.runs[lane]++;
+        return work();
+      },
+      opts,
+    );
   }
 
   private accept(password: string): string {
@@ -136,7 +193,7 @@ export class PasswordHasher {
   }
 
   private runVerify(phc: string, normalized: string): Promise<boolean> {
-    return this.executor.run(async () => {
+    return this.execute('verify', {}, async () => {
       try {
         return await argon2Verify(phc, normalized);
       } catch (cause) {

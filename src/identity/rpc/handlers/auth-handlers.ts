@@ -26,8 +26,8 @@ const notYet = (what: string) => () => {
 
 export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService> {
   return {
-    async register(req) {
-      const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS));
+    async register(req, ctx) {
+      const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS), clientInfo(ctx));
       return { user: toUser(user) };
     },
 
@@ -58,8 +58,10 @@ export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService
       return { session: toSession(await d.accounts.completeMfa(token, proof, clientInfo(ctx))) };
     },
 
-    async beginTotpEnrollment(_req, ctx) {
-      const user = await d.accounts.getUser(requirePrincipal(ctx).userId);
+    async beginTotpEnrollment(req, ctx) {
+      // M7: an access token alone must not be enough to put a second factor of one's own choosing on the account.
+      const password = required('current_password', req.currentPassword, MAX_PASSWORD_CHARS);
+      const user = await d.accounts.verifyCurrentPassword(requirePrincipal(ctx).userId, password, clientInfo(ctx));
       const r = await d.mfa.beginEnrollment(user.id, user.email);
       return { secret: r.secret, otpauthUri: r.otpauthUri };
     },
