@@ -138,7 +138,7 @@ export class OutboxRelay {
         full = round.claimed === this.batchSize && round.failed === 0;
       } catch (err) {
         // Database away: keep polling; the rows are safe where they are.
-        this.logger.warn({ err: describe(err) }, 'outbox relay: claim failed');
+        this.logger.warn({ err }, 'outbox relay: claim failed');
       }
       if (!this.running) break;
       if (!full && !this.kicked) await this.sleep(this.pollIntervalMs);

@@ -1,8 +1,10 @@
 import { createContextKey } from '@connectrpc/connect';
+import { LatchError } from '../../shared/errors.js';
 
 /**
  * Per-call values shared between the transports, the pipeline and the service implementations.
- * The transports set only `peerAddressKey`; everything else is derived in pipeline.ts.
+ * The transports set only `peerAddressKey` and `requestDecodeFailureKey`; everything else is
+ * derived in pipeline.ts.
  */
 
 /** Who the access token says the caller is (set for methods with policy 'user' or 'admin'). */
@@ -30,3 +32,15 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 export const callerKey = createContextKey<string | undefined>(undefined, { description: 'caller' });
 
 export const clientInfoKey = createContextKey<ClientInfo>({ ip: '', userAgent: '' }, { description: 'client info' });
+
+/**
+ * Set by a transport whose request body could not be read or decoded: the pipeline fails the call
+ * with this error before anything else, so it is logged and measured like any failed call (X1).
+ */
+export const requestDecodeFailureKey = createContextKey<LatchError | undefined>(undefined, {
+  description: 'request decode failure',
+});
+
+/** What both transports store under requestDecodeFailureKey for a body that is not the message. */
+export const undecodableRequest = () =>
+  new LatchError('invalid_argument', 'ERR_UNDECODABLE_REQUEST', 'request message could not be decoded');

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { Code, type ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { DescMethod, DescService } from '@bufbuild/protobuf';
+import { Code, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { DescMethod, DescService, Message } from '@bufbuild/protobuf';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { clientAddress, trustedProxyList } from './client-address.js';
@@ -9,16 +9,19 @@ import {
   clientInfoKey,
   peerAddressKey,
   principalKey,
+  requestDecodeFailureKey,
   type ClientInfo,
   type Principal,
 } from './context-keys.js';
-import { logLevelFor, toConnectError } from './error-map.js';
+import { mapError, type MappedError } from './error-map.js';
 import { methodPolicies, policyFor, type MethodPolicy } from './method-policy.js';
 import type { RpcMetrics } from './metrics.js';
+import { assertCleanStrings } from './string-fields.js';
 
 /**
- * Everything every call goes through, whichever transport carried it: client info, the
- * method's auth policy, the handler, error mapping, one access-log line and metrics. Both
+ * Everything every call goes through, whichever transport carried it: client info, request
+ * hygiene (a body that did not decode, bad strings), the method's auth policy, the handler,
+ * error mapping, one log line per call (failures included) and metrics. Both
  * grpc-server.ts and http-server.ts mount the implementation this returns.
  */
 
@@ -82,22 +85,28 @@ function wrapMethod(
     ctx.values.set(clientInfoKey, info);
     const inFlight = { service: service.typeName, method: method.name, transport };
     metrics.rpcInFlight.inc(inFlight);
-    let failure: ConnectError | undefined;
+    let failure: MappedError | undefined;
     try {
+      // Before authentication: the answer depends only on the bytes sent, not on who sent them.
+      const undecodable = ctx.values.get(requestDecodeFailureKey);
+      if (undecodable !== undefined) throw undecodable;
+      assertCleanStrings(method.input, req as Message);
       await authenticate(policy, ctx, opts.auth);
       return await fn(req, ctx);
     } catch (err) {
-      failure = toConnectError(err, logger.child({ rpc }));
-      throw failure;
+      failure = mapError(err);
+      throw failure.error;
     } finally {
       const seconds = (performance.now() - start) / 1000;
-      const code = codeName(failure?.code);
+      const code = codeName(failure?.error.code);
       metrics.rpcInFlight.dec(inFlight);
       metrics.rpcDuration.observe({ service: service.typeName, method: method.name, code, transport }, seconds);
-      // Never request/response bodies or headers: they carry passwords and tokens.
-      const level = failure === undefined ? 'info' : atLeastInfo(logLevelFor(failure.code));
+      // Never request/response bodies or headers: they carry passwords and tokens. A failure's
+      // details (error id, kind, the cause of a server fault) ride on this same line.
+      const level = failure === undefined ? 'info' : atLeastInfo(failure.level);
       logger[level](
         {
+          ...failure?.log,
           rpc,
           code,
           durationMs: Math.round(seconds * 1e4) / 10,
@@ -105,7 +114,7 @@ function wrapMethod(
           transport,
           userId: ctx.values.get(principalKey)?.userId,
           caller: ctx.values.get(callerKey),
-          errorId: failure?.metadata.get('latch-error-id') ?? undefined,
+          errorId: failure?.error.metadata.get('latch-error-id') ?? undefined,
         },
         'rpc',
       );
@@ -113,7 +122,7 @@ function wrapMethod(
   };
 }
 
-const atLeastInfo = (l: ReturnType<typeof logLevelFor>) => (l === 'debug' ? 'info' : l);
+const atLeastInfo = (l: MappedError['level']) => (l === 'debug' ? 'info' : l);
 
 /** "ok", "invalid_argument", ...: the names gRPC and Connect use on the wire. */
 export function codeName(code: Code | undefined): string {

@@ -1,0 +1,210 @@
+import type http from 'node:http';
+import { fromBinary, fromJsonString, type DescMessage } from '@bufbuild/protobuf';
+import { Code, ConnectError, createConnectRouter, createContextValues, type Interceptor } from '@connectrpc/connect';
+import {
+  createAsyncIterable,
+  readAllBytes,
+  type Compression,
+  type UniversalHandler,
+  type UniversalServerRequest,
+} from '@connectrpc/connect/protocol';
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+  type ConnectNodeAdapterOptions,
+} from '@connectrpc/connect-node';
+import { LatchError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { requestDecodeFailureKey, undecodableRequest } from './context-keys.js';
+
+/**
+ * connect-node decodes the request before any interceptor runs and answers a body it cannot parse
+ * with INTERNAL ("parse binary: ..."), outside our pipeline: no access-log line, no metrics. The
+ * codecs are not pluggable, so this wraps each route's handler instead: it reads and decodes the
+ * body first, and when that fails it hands connect an empty (valid) message plus the reason under
+ * `requestDecodeFailureKey`; pipeline.ts then fails the call with INVALID_ARGUMENT like any other
+ * bad request (SECURITY X1). grpc-adapter.ts does the same for the grpc-js port.
+ */
+
+export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
+  readMaxBytes: number;
+  logger: Logger;
+}
+
+/** connectNodeAdapter (same options, same routing) with every route behind the decode guard. */
+export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const compressions = options.acceptCompression ?? [compressionGzip, compressionBrotli];
+  // Innermost: an implementation mounted without the pipeline must not answer the empty stand-in.
+  const unconsumed: Interceptor = (next) => async (req) => {
+    const res = await next(req);
+    if (req.contextValues.get(requestDecodeFailureKey) !== undefined) {
+      throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
+    }
+    return res;
+  };
+  const interceptors = [...(options.interceptors ?? []), unconsumed];
+  const router = createConnectRouter({ ...options, acceptCompression: compressions, interceptors });
+  options.routes(router);
+  const prefix = options.requestPathPrefix ?? '';
+  const paths = new Map<string, UniversalHandler>();
+  for (const h of router.handlers) paths.set(prefix + h.requestPath, guard(h, compressions, options.readMaxBytes));
+  return (req, res) => {
+    const handler = paths.get((req.url ?? '').split('?', 1)[0] ?? '');
+    if (handler === undefined) {
+      if (options.fallback) options.fallback(req, res);
+      else res.writeHead(404).end();
+      return;
+    }
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
+    handler(uReq)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((err: unknown) => {
+        if (ConnectError.from(err).code === Code.Aborted) return;
+        options.logger.error({ err, rpc: handler.requestPath }, 'connect handler failed');
+      });
+  };
+}
+
+type Framing = 'connect' | 'grpc-web';
+interface Parsed {
+  framing: Framing;
+  binary: boolean;
+  /** Name of the compression the client applied, '' for none. */
+  encoding: string;
+}
+
+const CONNECT_UNARY = /^application\/(?:(json)(?:; ?charset=utf-?8)?|proto)$/i;
+const GRPC_WEB = /^application\/grpc-web(?:\+(?:(json)(?:; ?charset=utf-?8)?|proto))?$/i;
+
+function parseRequestType(req: UniversalServerRequest): Parsed | undefined {
+  const type = req.header.get('content-type') ?? '';
+  let m = CONNECT_UNARY.exec(type);
+  if (m) return { framing: 'connect', binary: m[1] === undefined, encoding: identity(req.header.get('content-encoding')) };
+  m = GRPC_WEB.exec(type);
+  if (m) return { framing: 'grpc-web', binary: m[1] === undefined, encoding: identity(req.header.get('grpc-encoding')) };
+  return undefined;
+}
+
+const identity = (name: string | null) => (name === null || name === '' || name === 'identity' ? '' : name.toLowerCase());
+
+function guard(handler: UniversalHandler, compressions: Compression[], readMaxBytes: number): UniversalHandler {
+  const input = handler.method.input as DescMessage;
+  const guarded = async (req: UniversalServerRequest) => {
+    // GET (Connect's side-effect-free form) carries the message in the query string.
+    if (req.method === 'GET') return handler(inspectGet(req, input));
+    const type = parseRequestType(req);
+    // Unknown content types and parsed bodies are connect's to refuse (415 and friends).
+    if (type === undefined || !isByteStream(req.body)) return handler(req);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readAllBytes(req.body, readMaxBytes, req.header.get('content-length'));
+    } catch (err) {
+      return handler(replaceBody(req, type, failureFrom(err)));
+    }
+    const failure = await decodeFailure(bytes, type, input, compressions, readMaxBytes);
+    if (failure !== undefined) return handler(replaceBody(req, type, failure));
+    return handler({ ...req, body: createAsyncIterable([bytes]) });
+  };
+  return Object.assign(guarded, {
+    protocolNames: handler.protocolNames,
+    service: handler.service,
+    method: handler.method,
+    requestPath: handler.requestPath,
+    allowedMethods: handler.allowedMethods,
+    supportedContentType: handler.supportedContentType,
+  });
+}
+
+const isByteStream = (body: unknown): body is AsyncIterable<Uint8Array> =>
+  typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
+
+/** Too large stays RESOURCE_EXHAUSTED; a truncated or otherwise unreadable body is INVALID_ARGUMENT. */
+function failureFrom(err: unknown): LatchError {
+  const ce = ConnectError.from(err);
+  if (ce.code === Code.ResourceExhausted) {
+    return new LatchError('resource_exhausted', 'ERR_MESSAGE_TOO_LARGE', 'request message is too large');
+  }
+  return new LatchError('invalid_argument', 'ERR_UNREADABLE_REQUEST', 'request body could not be read');
+}
+
+async function decodeFailure(
+  bytes: Uint8Array,
+  type: Parsed,
+  input: DescMessage,
+  compressions: Compression[],
+  readMaxBytes: number,
+): Promise<LatchError | undefined> {
+  let payload = bytes;
+  let compressed = type.encoding !== '';
+  if (type.framing === 'grpc-web') {
+    // Unary: exactly one envelope, flags 0 (plain) or 1 (compressed); no trailers from a client.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.byteLength < 5 || (bytes[0]! & ~1) !== 0 || view.getUint32(1) !== bytes.byteLength - 5) return undecodableRequest();
+    compressed = (bytes[0]! & 1) === 1;
+    payload = bytes.subarray(5);
+  }
+  try {
+    if (compressed) {
+      const compression = compressions.find((c) => c.name === type.encoding);
+      // An encoding we do not accept is connect's to refuse (UNIMPLEMENTED).
+      if (compression === undefined) return undefined;
+      payload = await compression.decompress(payload, readMaxBytes);
+    }
+    if (type.binary) fromBinary(input, payload);
+    else fromJsonString(input, new TextDecoder().decode(payload), { ignoreUnknownFields: true });
+    return undefined;
+  } catch (err) {
+    return err instanceof ConnectError && err.code === Code.ResourceExhausted ? failureFrom(err) : undecodableRequest();
+  }
+}
+
+/** The request as connect should see it: an empty message, uncompressed, plus the reason. */
+function replaceBody(req: UniversalServerRequest, type: Parsed, failure: LatchError): UniversalServerRequest {
+  const message = type.binary ? new Uint8Array(0) : new TextEncoder().encode('{}');
+  const body = type.framing === 'grpc-web' ? envelope(message) : message;
+  const header = new Headers(req.header);
+  header.delete(type.framing === 'grpc-web' ? 'grpc-encoding' : 'content-encoding');
+  header.set('content-length', String(body.byteLength));
+  return { ...req, header, body: createAsyncIterable([body]), contextValues: withFailure(req, failure) };
+}
+
+function envelope(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + message.byteLength);
+  new DataView(out.buffer).setUint32(1, message.byteLength);
+  out.set(message, 5);
+  return out;
+}
+
+function withFailure(req: UniversalServerRequest, failure: LatchError) {
+  const values = req.contextValues ?? createContextValues();
+  values.set(requestDecodeFailureKey, failure);
+  return values;
+}
+
+/** Connect GET: ?message=…&encoding=proto|json[&base64=1][&compression=…]. */
+function inspectGet(req: UniversalServerRequest, input: DescMessage): UniversalServerRequest {
+  const url = new URL(req.url);
+  const q = url.searchParams;
+  const encoding = q.get('encoding');
+  if (encoding !== 'proto' && encoding !== 'json') return req;
+  const ok = (() => {
+    try {
+      const raw = q.get('message') ?? '';
+      const bytes = q.get('base64') === '1' ? Buffer.from(raw, 'base64url') : new TextEncoder().encode(raw);
+      const compression = identity(q.get('compression'));
+      // Compressed GET messages are rare; connect checks those itself.
+      if (compression !== '') return true;
+      if (encoding === 'proto') fromBinary(input, bytes);
+      else fromJsonString(input, new TextDecoder().decode(bytes), { ignoreUnknownFields: true });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (ok) return req;
+  for (const key of ['message', 'base64', 'compression']) q.delete(key);
+  q.set('message', encoding === 'json' ? '{}' : '');
+  return { ...req, url: url.toString(), contextValues: withFailure(req, undecodableRequest()) };
+}
