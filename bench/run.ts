@@ -170,7 +170,7 @@ async function main(): Promise<number> {
 
     // (d) Refresh: every token is presented once; each answer's successor goes to the back of the queue.
     const queue = refreshTokens.slice();
-    const before = await rpcCounts(svc.httpUrl);
+    const before = await rpcCounts(svc.opsUrl);
     const cpu0 = await cpuSeconds(svc.pid);
     const rr = await closedLoop(REFRESH.concurrency, REFRESH.seconds * 1000, async () => {
       const token = queue.shift();
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
       return true;
     });
     const cpu1 = await cpuSeconds(svc.pid);
-    const d = delta(before, await rpcCounts(svc.httpUrl), 'identity.v1.AuthService/Refresh');
+    const d = delta(before, await rpcCounts(svc.opsUrl), 'identity.v1.AuthService/Refresh');
     check(
       'Refresh: every call rotated its token',
       rr.failed === 0 && rr.ok > 0 && d.ok === rr.ok && Object.keys(d.other).length === 0,

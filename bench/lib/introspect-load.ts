@@ -123,12 +123,12 @@ export async function measureIntrospection(t: IntrospectionTarget, h2: H2Setting
   async function loadRun(k: keyof typeof requests): Promise<{ slice: Slice; tally: Tally }> {
     const method = METHODS[k];
     const req: GrpcRequest = requests[k];
-    const before = method ? await rpcCounts(svc.httpUrl) : undefined;
+    const before = method ? await rpcCounts(svc.opsUrl) : undefined;
     const cpu0 = await cpuSeconds(svc.pid);
     const result = await runH2load(svc.grpcUrl, req, { ...shape, durationSeconds: h2.sliceSeconds });
     const cpu1 = await cpuSeconds(svc.pid);
     log(`${t.label ? `${t.label}: ` : ''}${method ?? req.path}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50Ms.toFixed(2)} ms, p99 ${result.latency.p99Ms.toFixed(2)} ms`);
-    const d = method && before ? delta(before, await rpcCounts(svc.httpUrl), `identity.v1.${method}`) : undefined;
+    const d = method && before ? delta(before, await rpcCounts(svc.opsUrl), `identity.v1.${method}`) : undefined;
     const cpu = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
     return {
       slice: { count: result.succeeded, seconds: result.seconds, samplesMs: result.samplesMs, cpuSeconds: cpu },
@@ -156,6 +156,6 @@ function addTally(a: Tally, b: Tally): Tally {
 /** Introspect calls the server has answered so far, by any code: the denominator for per-call database reads. */
 export async function introspectCalls(svc: ServiceProcess): Promise<number> {
   let n = 0;
-  for (const [key, v] of await rpcCounts(svc.httpUrl)) if (key.split(' ')[0]!.toLowerCase() === `identity.v1.${METHODS.introspect}`.toLowerCase()) n += v;
+  for (const [key, v] of await rpcCounts(svc.opsUrl)) if (key.split(' ')[0]!.toLowerCase() === `identity.v1.${METHODS.introspect}`.toLowerCase()) n += v;
   return n;
 }

@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 export type RpcCounts = Map<string, number>;
 
 /** `latch_rpc_duration_seconds_count` by "Service/Method code transport". */
-export async function rpcCounts(httpUrl: string): Promise<RpcCounts> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+export async function rpcCounts(opsUrl: string): Promise<RpcCounts> {
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
   const out: RpcCounts = new Map();
   for (const line of text.split('\n')) {
     const m = /^latch_rpc_duration_seconds_count\{([^}]*)\}\s+([\d.e+]+)/.exec(line);

@@ -66,6 +66,8 @@ export async function prepareBackends(log: (msg: string) => void): Promise<Backe
 export interface ServiceProcess {
   grpcUrl: string;
   httpUrl: string;
+  /** /metrics (loopback ops listener). */
+  opsUrl: string;
   pid: number;
   /** Everything the service wrote to stderr/stdout (LOG_LEVEL=warn keeps it short). */
   output(): string;
@@ -74,7 +76,7 @@ export interface ServiceProcess {
 
 /** `nodeArgs` go before the entry point (e.g. `--cpu-prof` to profile a run). */
 export async function startService(b: Backends, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServiceProcess> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const [grpcPort, httpPort, opsPort] = [await freePort(), await freePort(), await freePort()];
   const childEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
@@ -83,6 +85,7 @@ export async function startService(b: Backends, env: Record<string, string>, nod
     BIND_ADDRESS: '127.0.0.1',
     GRPC_PORT: String(grpcPort),
     HTTP_PORT: String(httpPort),
+    OPS_PORT: String(opsPort),
     DATA_DIR: b.dataDir,
     ...(b.databaseUrl ? { DATABASE_URL: b.databaseUrl } : {}),
     ...(b.redisUrl ? { REDIS_URL: b.redisUrl, REDIS_KEY_PREFIX: b.redisKeyPrefix } : {}),
@@ -117,6 +120,7 @@ export async function startService(b: Backends, env: Record<string, string>, nod
   return {
     grpcUrl: `http://127.0.0.1:${grpcPort}`,
     httpUrl,
+    opsUrl: `http://127.0.0.1:${opsPort}`,
     pid: child.pid!,
     output: () => output,
     async stop() {

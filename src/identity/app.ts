@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Config } from '../shared/config.js';
+import { reflectionEnabled, type Config } from '../shared/config.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { SecretBox } from '../shared/secret-box.js';
@@ -8,6 +8,7 @@ import { AdminService as AdminRpc } from '../../gen/identity/v1/admin_pb.js';
 import { AuthService as AuthRpc } from '../../gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService as IntrospectionRpc } from '../../gen/identity/v1/introspection_pb.js';
 import { LoginThrottle } from './abuse/login-throttle.js';
+import { SignupThrottle } from './abuse/signup-throttle.js';
 import { AccountService } from './account/account-service.js';
 import { AdminService } from './admin/admin-service.js';
 import { bootstrapAdmin } from './admin/bootstrap.js';
@@ -27,6 +28,7 @@ import { authHandlers } from './rpc/handlers/auth-handlers.js';
 import { introspectionHandlers } from './rpc/handlers/introspection-handlers.js';
 import { startHttpServer } from './rpc/http-server.js';
 import { createMetrics } from './rpc/metrics.js';
+import { startOpsServer } from './rpc/ops-server.js';
 import { wrapService, type Authenticator } from './rpc/pipeline.js';
 import { SessionIssuer } from './session/session-issuer.js';
 import { SessionService } from './session/session-service.js';
@@ -36,6 +38,8 @@ import { SigningKeyStore } from './token/key-store.js';
 export interface IdentityApp {
   grpcPort: number;
   httpPort: number;
+  /** /metrics, /healthz, /readyz on OPS_BIND_ADDRESS (loopback by default). */
+  opsPort: number;
   /** Stops accepting, finishes in-flight calls, then closes every pool and the embedded database. */
   stop(): Promise<void>;
   /** For integration tests and benchmarks; not an API. */
@@ -45,6 +49,7 @@ export interface IdentityApp {
     tokens: AccessTokens;
     sessions: SessionService;
     accounts: AccountService;
+    hasher: PasswordHasher;
     users: UserStateCache;
     events: EventsRuntime;
     introspectionClients: { name: string; secret: string }[];
@@ -88,7 +93,17 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
   };
 
   try {
-    const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.DATABASE_POOL_MAX, logger });
+    const db = await openDatabase({
+      databaseUrl: config.DATABASE_URL,
+      dataDir: config.DATA_DIR,
+      poolMax: config.DATABASE_POOL_MAX,
+      waits: {
+        connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+        acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+        statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      },
+      logger,
+    });
     cleanup.push(() => db.close());
     const { orm } = db;
 
@@ -141,16 +156,27 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       concurrency: config.HASH_CONCURRENCY,
       queueMax: config.HASH_QUEUE_MAX,
       queueTimeoutMs: config.HASH_QUEUE_TIMEOUT_MS,
+      newPasswordConcurrency: config.HASH_NEW_PASSWORD_CONCURRENCY,
+      newPasswordQueueMax: config.HASH_NEW_PASSWORD_QUEUE_MAX,
       maxBytes: config.PASSWORD_MAX_BYTES,
     });
     const policy = new PasswordPolicy({ minLength: config.PASSWORD_MIN_LENGTH, maxBytes: config.PASSWORD_MAX_BYTES, serviceName: 'latch' });
     const throttle = new LoginThrottle({
       redis,
       keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+      maxFailuresPerAccountAndIp: config.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP,
       maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
       accountLockSeconds: config.LOGIN_ACCOUNT_LOCK_SECONDS,
       maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
       ipWindowSeconds: config.LOGIN_IP_WINDOW_SECONDS,
+      logger,
+    });
+    const signup = new SignupThrottle({
+      redis,
+      keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+      maxPerIp: config.SIGNUP_MAX_PER_IP,
+      windowSeconds: config.SIGNUP_IP_WINDOW_SECONDS,
+      logger,
     });
 
     const sessions = new SessionService(
@@ -175,13 +201,20 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       hasher,
       clock,
       logger,
-      limiter: createMfaAttemptLimiter({ redis, keyPrefix: `${config.REDIS_KEY_PREFIX}:`, logger }),
+      limiter: createMfaAttemptLimiter({
+        redis,
+        keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+        maxFailures: config.MFA_MAX_FAILURES_PER_USER,
+        lockSeconds: config.MFA_LOCK_SECONDS,
+        logger,
+      }),
     });
     const accounts = new AccountService({
       orm,
       hasher,
       policy,
       throttle,
+      signup,
       sessions,
       issuer,
       mfa,
@@ -190,7 +223,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       signupEnabled: config.SIGNUP_ENABLED,
       passwordMaxBytes: config.PASSWORD_MAX_BYTES,
     });
-    const admin = new AdminService(orm, sessions, clock);
+    const admin = new AdminService(orm, sessions, mfa, clock);
 
     if (config.ADMIN_EMAIL && config.ADMIN_PASSWORD) {
       await bootstrapAdmin(orm, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, { hasher, policy, clock, logger });
@@ -224,7 +257,15 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
         return false;
       }
     };
-    const grpc = await startGrpcServer({ host: config.BIND_ADDRESS, port: config.GRPC_PORT, services, logger, health: { isServing: () => true } });
+    const grpc = await startGrpcServer({
+      host: config.BIND_ADDRESS,
+      port: config.GRPC_PORT,
+      services,
+      logger,
+      health: { isServing: () => true },
+      reflection: reflectionEnabled(config),
+      handshakeTimeoutMs: config.GRPC_HANDSHAKE_TIMEOUT_MS,
+    });
     cleanup.push(() => grpc.stop(config.SHUTDOWN_GRACE_MS));
     const http = await startHttpServer({
       host: config.BIND_ADDRESS,
@@ -232,13 +273,14 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       services,
       corsOrigins: config.CORS_ORIGINS,
       logger,
-      metricsRegistry: metrics.registry,
       ready,
       jwks: () => keys.jwksJson(),
     });
     cleanup.push(() => http.stop(config.SHUTDOWN_GRACE_MS));
+    const ops = await startOpsServer({ host: config.OPS_BIND_ADDRESS, port: config.OPS_PORT, logger, metricsRegistry: metrics.registry, ready });
+    cleanup.push(() => ops.stop());
     logger.info(
-      { grpcPort: grpc.port, httpPort: http.port, database: db.embedded ? 'embedded' : 'external', redis: !!redis, nats: !!config.NATS_URL },
+      { grpcPort: grpc.port, httpPort: http.port, opsPort: ops.port, database: db.embedded ? 'embedded' : 'external', redis: !!redis, nats: !!config.NATS_URL },
       'latch identity service started',
     );
 
@@ -246,8 +288,9 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     return {
       grpcPort: grpc.port,
       httpPort: http.port,
+      opsPort: ops.port,
       stop: () => (stopping ??= closeAll()),
-      internals: { db, keys, tokens, sessions, accounts, users, events, introspectionClients },
+      internals: { db, keys, tokens, sessions, accounts, hasher, users, events, introspectionClients },
     };
   } catch (err) {
     await closeAll();

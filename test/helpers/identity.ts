@@ -34,6 +34,8 @@ export interface TestIdentity {
   databaseUrl: string;
   httpUrl: string;
   grpcUrl: string;
+  /** /metrics, /healthz, /readyz (loopback). */
+  opsUrl: string;
   logs(): string;
   stop(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
     LOG_LEVEL: 'debug',
     GRPC_PORT: '0',
     HTTP_PORT: '0',
+    OPS_PORT: '0',
     DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl,
     DATABASE_POOL_MAX: '8',
@@ -86,6 +89,8 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
     INTROSPECTION_CLIENTS: `tests:${introspectionSecret}`,
     CORS_ORIGINS: 'https://app.example.test',
     SHUTDOWN_GRACE_MS: '2000',
+    // Every test client signs up from 127.0.0.1; tests of the sign-up limit set their own.
+    SIGNUP_MAX_PER_IP: '100000',
     // Replicas of one deployment share counters; separate test deployments never do.
     ...(opts.redis !== false && s.redisUrl ? { REDIS_URL: s.redisUrl, REDIS_KEY_PREFIX: `latch_t_${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 12)}` } : {}),
     ...(nats ? { NATS_URL: nats.url, EVENTS_STREAM: nats.streamName, EVENTS_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
@@ -121,6 +126,7 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
     databaseUrl,
     httpUrl,
     grpcUrl,
+    opsUrl: `http://127.0.0.1:${app.opsPort}`,
     logs: captured.text,
     stop: () =>
       (stopped ??= (async () => {

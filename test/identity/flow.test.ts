@@ -71,6 +71,7 @@ describe('sign-in flow on every transport', () => {
     const viaRpc = await t.grpc.introspection.getJwks({});
     expect(JSON.parse(viaRpc.keysJson)).toEqual(jwks);
     expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${t.httpUrl}/metrics`)).text()).toContain('latch_');
+    expect(await (await fetch(`${t.opsUrl}/metrics`)).text()).toContain('latch_');
+    expect((await fetch(`${t.httpUrl}/metrics`)).status).toBe(404);
   });
 });

@@ -23,7 +23,7 @@ describe('process lifecycle', () => {
   function start(): Promise<{ proc: ChildProcess; httpPort: number; output: () => string }> {
     const proc = spawn(process.execPath, ['--import', 'tsx', 'src/identity/main.ts'], {
       cwd: root,
-      env: { ...process.env, DATA_DIR: dir, GRPC_PORT: '0', HTTP_PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', NATS_URL: '', INTROSPECTION_CLIENTS: '', SECRET_ENCRYPTION_KEY: '' },
+      env: { ...process.env, DATA_DIR: dir, GRPC_PORT: '0', HTTP_PORT: '0', OPS_PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', NATS_URL: '', INTROSPECTION_CLIENTS: '', SECRET_ENCRYPTION_KEY: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { createClient } from '@connectrpc/connect';
@@ -40,7 +41,6 @@ const start = () =>
       services,
       corsOrigins: ['https://app.example.com'],
       logger: logs.logger,
-      metricsRegistry: metrics.registry,
       ready: async () => ready,
       jwks: () => jwks,
     }),
@@ -113,16 +113,108 @@ describe('server reflection (buf curl)', () => {
   });
 });
 
+describe('server reflection off (X4)', () => {
+  it('is not mounted: listing services fails, the services still answer', async () => {
+    const g = await startGrpcServer({ host: '127.0.0.1', port: 0, services, logger: logs.logger, health: { isServing: () => true }, reflection: false });
+    try {
+      const out = await run(buf, [
+        'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-services', `http://127.0.0.1:${g.port}`,
+      ]).then(
+        (r) => ({ ok: true, text: r.stdout }),
+        (e: { stdout: string; stderr: string }) => ({ ok: false, text: e.stdout + e.stderr }),
+      );
+      expect(out.ok).toBe(false);
+      expect(out.text).toMatch(/unimplemented/i);
+      const client = grpcClient(TokenIntrospectionService, g.port);
+      const r = await grpcCall<{ keysJson: string }>(client, 'getJwks', {});
+      client.close();
+      expect(r.res?.keysJson).toBe('{"keys":[]}');
+    } finally {
+      await g.stop(500);
+    }
+  });
+});
+
+describe('X4: connections that never speak HTTP/2 on the gRPC port', () => {
+  const HANDSHAKE_MS = 400;
+  let g: RunningGrpcServer;
+  beforeAll(async () => {
+    g = await startGrpcServer({ host: '127.0.0.1', port: 0, services, logger: logs.logger, health: { isServing: () => true }, handshakeTimeoutMs: HANDSHAKE_MS });
+  });
+  afterAll(() => g?.stop(500));
+
+  /** Opens a raw socket, writes `bytes`, and resolves with how long the server kept it open. */
+  function heldOpenMs(bytes: Buffer | undefined, limitMs = 5000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const sock = net.connect(g.port, '127.0.0.1', () => {
+        if (bytes) sock.write(bytes);
+      });
+      sock.on('data', () => undefined);
+      sock.on('error', () => undefined);
+      const limit = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`still open after ${limitMs} ms`));
+      }, limitMs);
+      sock.on('close', () => {
+        clearTimeout(limit);
+        resolve(performance.now() - t0);
+      });
+    });
+  }
+
+  it('closes a connection that sends nothing once the handshake timeout passes', async () => {
+    const ms = await heldOpenMs(undefined);
+    expect(ms).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
+  });
+
+  it('closes a connection that sends less than a preface, and one that sends junk', async () => {
+    await heldOpenMs(Buffer.from('PRI * HTTP/2'));
+    await heldOpenMs(randomBytes(4096));
+    await heldOpenMs(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  });
+
+  it('leaves an idle HTTP/2 connection alone past the handshake timeout', async () => {
+    const session = http2.connect(`http://127.0.0.1:${g.port}`);
+    session.on('error', () => undefined);
+    await new Promise((r) => session.once('remoteSettings', r));
+    await new Promise((r) => setTimeout(r, HANDSHAKE_MS * 3));
+    expect(session.closed || session.destroyed).toBe(false);
+    session.close();
+    const client = grpcClient(TokenIntrospectionService, g.port);
+    expect((await grpcCall<{ keysJson: string }>(client, 'getJwks', {})).res?.keysJson).toBe('{"keys":[]}');
+    client.close();
+  });
+
+  it('stops promptly with a connection still in its handshake', async () => {
+    const s = await startGrpcServer({ host: '127.0.0.1', port: 0, services, logger: logs.logger, health: { isServing: () => true } });
+    const sock = net.connect(s.port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.resume();
+    await new Promise((r) => sock.once('connect', r));
+    const closed = new Promise((r) => sock.once('close', r));
+    const t0 = performance.now();
+    await s.stop(5000);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    await closed;
+  });
+
+  it('still refuses to bind a busy port', async () => {
+    await expect(
+      startGrpcServer({ host: '127.0.0.1', port: g.port, services, logger: logs.logger, health: { isServing: () => true } }),
+    ).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
 describe('operational endpoints', () => {
-  it('serves /healthz, /readyz, /metrics and the JWKS', async () => {
+  it('serves /healthz, /readyz and the JWKS, and not /metrics (X4: that is the ops listener)', async () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     ready = false;
     expect((await fetch(`${base}/readyz`)).status).toBe(503);
     ready = true;
-    const m = await fetch(`${base}/metrics`);
-    expect(m.headers.get('content-type')).toContain('text/plain');
-    expect(await m.text()).toContain('latch_process_resident_memory_bytes');
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    expect((await fetch(`${base}/metrics`, { headers: { origin: 'https://app.example.com' } })).status).toBe(404);
     const j = await fetch(`${base}/.well-known/jwks.json`);
     expect(j.status).toBe(200);
     expect(j.headers.get('content-type')).toBe('application/jwk-set+json');

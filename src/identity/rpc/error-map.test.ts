@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { RetryInfoSchema } from '../../../gen/google/rpc/error_details_pb.js';
 import { LatchError, type ErrorKind } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
@@ -95,5 +96,50 @@ describe('toConnectError', () => {
     expect(logLevelFor(undefined)).toBe('info');
     expect(logLevelFor(Code.NotFound)).toBe('debug');
     expect(logLevelFor(Code.Unknown)).toBe('error');
+  });
+});
+
+describe('database outages (SECURITY I3, I5)', () => {
+  // Shapes as they arrive: pg's own errors, knex's pool error, and MikroORM's DriverException
+  // wrapping (which keeps `code`, renames the error and gets the statement prepended by knex).
+  const pgError = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});
+  const knexTimeout = () => Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' });
+  const statement = "select * from users where email = 'secret-param@example.com'";
+  const outages: [string, unknown][] = [
+    ['client statement timeout', new DriverException(pgError(`${statement} - Query read timeout`))],
+    ['server statement timeout', new DriverException(pgError(`${statement} - canceling statement due to statement timeout`, '57014'))],
+    ['pool acquire timeout', knexTimeout()],
+    ['pool acquire timeout, wrapped', new DriverException(pgError('Knex: Timeout acquiring a connection. The pool is probably full.'))],
+    ['connect timeout', pgError('timeout expired')],
+    ['connect timeout (newer pg)', pgError('Connection terminated due to connection timeout')],
+    ['connection lost', new DriverException(pgError(`${statement} - Connection terminated unexpectedly`))],
+    ['refused', pgError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')],
+    ['server shutting down', pgError('terminating connection due to administrator command', '57P01')],
+    ['connection exception class 08', pgError('connection failure', '08006')],
+    ['transaction whose BEGIN failed (knex)', new DriverException(pgError('Transaction query already complete, run with DEBUG=knex:tx for more info'))],
+    ['internal LatchError wrapping one', new LatchError('internal', 'ERR_X', 'lookup failed', { cause: knexTimeout() })],
+  ];
+
+  it.each(outages)('%s is UNAVAILABLE with retry info, logged without the statement', (_name, err) => {
+    const { logger, lines } = capture();
+    const e = toConnectError(err, logger);
+    expect(e.code).toBe(Code.Unavailable);
+    expect(e.metadata.get('latch-error-id')).toBe('ERR_DATABASE_UNAVAILABLE');
+    expect(e.metadata.get('retry-after')).toBe('1');
+    expect(e.findDetails(RetryInfoSchema)).toHaveLength(1);
+    expect(e.rawMessage).not.toMatch(/select|secret-param/i);
+    expect(lines.map((l) => l.level)).toEqual([40]);
+    expect(JSON.stringify(lines)).not.toContain('secret-param');
+    expect(lines[0]?.reason).toEqual(expect.any(String));
+  });
+
+  it('leaves other database errors and explicit mappings alone', () => {
+    const { logger } = capture();
+    expect(toConnectError(new UniqueConstraintViolationException(pgError('duplicate key', '23505')), logger).code).toBe(Code.Internal);
+    expect(toConnectError(pgError('relation "users" does not exist', '42P01'), logger).code).toBe(Code.Internal);
+    const cached = new LatchError('unavailable', 'ERR_BACKEND_UNAVAILABLE', 'identity backend unavailable, try again', { cause: knexTimeout(), retryAfterMs: 1000 });
+    expect(toConnectError(cached, logger).metadata.get('latch-error-id')).toBe('ERR_BACKEND_UNAVAILABLE');
+    const wire = new ConnectError('down', Code.Unavailable);
+    expect(toConnectError(wire, logger)).toBe(wire);
   });
 });

@@ -18,7 +18,7 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { Logger } from '../../shared/logger.js';
-import { peerAddressKey } from './context-keys.js';
+import { peerAddressKey, requestDecodeFailureKey, undecodableRequest } from './context-keys.js';
 import { INTERNAL_MESSAGE } from './error-map.js';
 
 /**
@@ -112,11 +112,16 @@ async function handle(
     contextValues: createContextValues().set(peerAddressKey, call.getPeer()),
   });
   try {
-    if (call.request === UNDECODABLE) {
-      throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
-    }
     if (fn === undefined) throw new ConnectError(`${method.name} is not implemented`, Code.Unimplemented);
-    const result = await fn(call.request, ctx);
+    let request = call.request;
+    if (request === UNDECODABLE) {
+      // The pipeline fails the call, so it is logged and counted like any other (X1).
+      ctx.values.set(requestDecodeFailureKey, undecodableRequest());
+      request = create(method.input);
+    }
+    const result = await fn(request, ctx);
+    // An implementation mounted without the pipeline must not answer an empty stand-in message.
+    if (request !== call.request) throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
     sendHeaders(call, ctx.responseHeader);
     callback(null, create(method.output, result as never), headersToMetadata(ctx.responseTrailer));
   } catch (err) {

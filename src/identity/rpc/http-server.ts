@@ -1,11 +1,10 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Code, ConnectError, cors, createContextValues, type Interceptor } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
-import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import { peerAddressKey } from './context-keys.js';
 import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from './error-map.js';
+import { guardedConnectNodeAdapter } from './http-decode-guard.js';
 import { MAX_MESSAGE_BYTES, type MountedService } from './grpc-server.js';
 
 export interface HttpServerOptions {
@@ -15,7 +14,6 @@ export interface HttpServerOptions {
   /** Exact origins (scheme://host[:port]) browsers may call from. */
   corsOrigins: readonly string[];
   logger: Logger;
-  metricsRegistry: Registry;
   ready(): Promise<boolean>;
   /** The JWK Set document (RFC 7517 §5). */
   jwks(): string;
@@ -31,7 +29,10 @@ const allowMethods = cors.allowedMethods.join(', ');
 const allowHeaders = [...cors.allowedHeaders, 'Authorization'].join(', ');
 const exposeHeaders = [...cors.exposedHeaders, errorIdHeader, retryAfterHeader].join(', ');
 
-/** Connect/gRPC-Web for browsers plus the operational endpoints, on plain HTTP/1.1. */
+/**
+ * Connect/gRPC-Web for browsers plus the probes and the JWKS, on plain HTTP/1.1. /metrics is on
+ * the ops listener only (ops-server.ts, SECURITY X4).
+ */
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const { logger } = opts;
   const allowedOrigins = new Set(opts.corsOrigins);
@@ -48,7 +49,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     }
   };
 
-  const rpc = connectNodeAdapter({
+  // Undecodable bodies reach the pipeline as INVALID_ARGUMENT instead of connect's INTERNAL (X1).
+  const rpc = guardedConnectNodeAdapter({
+    logger,
     routes: (router) => {
       for (const { service, impl } of opts.services) router.service(service, impl as never);
     },
@@ -107,10 +110,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
           const ok = await opts.ready().catch(() => false);
           return sendText(res, ok ? 200 : 503, ok ? 'ready' : 'not ready');
         }
-        case '/metrics':
-          res.writeHead(200, { 'Content-Type': opts.metricsRegistry.contentType });
-          res.end(await opts.metricsRegistry.metrics());
-          return;
         case '/.well-known/jwks.json':
           res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=60' });
           res.end(opts.jwks());
