@@ -60,6 +60,8 @@ describe('outbox relay across a NATS outage (E1)', () => {
       expect(msgs[0]!.header.get('Nats-Msg-Id')).toBe(e.id);
       expect(msgs[0]!.subject).toBe(`${subjectPrefix}.password_reset_requested`);
     } finally {
+      // Whatever failed above, the broker is back for what runs after this test.
+      await server.startAgain();
       await relay.stop();
     }
   });

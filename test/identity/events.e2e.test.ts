@@ -34,14 +34,18 @@ describe('security alerts reach JetStream, also across a NATS outage', () => {
     const u = await signUp(t.grpc);
     await t.grpc.auth.refresh({ refreshToken: u.session.refreshToken });
     await nats.stop();
-    // Reuse outside the (zero) grace window: the family is revoked and the alert goes to the outbox.
-    await t.grpc.auth.refresh({ refreshToken: u.session.refreshToken }).catch(() => undefined);
     const em = t.app.internals.db.orm.em.fork();
-    const pending = await em.execute(`select id from outbox where published_at is null and subject = 'security_alert'`);
-    expect(pending).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 1_500)); // the relay retries meanwhile
-    await nats.startAgain();
-    await waitFor(async () => (await em.execute(`select 1 from outbox where published_at is null`)).length === 0, 20_000, 100).catch((e) => { console.log(t.logs().split("\n").filter((l) => /nats|relay|outbox|events/.test(l)).slice(-30).join("\n")); throw e; });
+    try {
+      // Reuse outside the (zero) grace window: the family is revoked and the alert goes to the outbox.
+      await t.grpc.auth.refresh({ refreshToken: u.session.refreshToken }).catch(() => undefined);
+      const pending = await em.execute(`select id from outbox where published_at is null and subject = 'security_alert'`);
+      expect(pending).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 1_500)); // the relay retries meanwhile
+    } finally {
+      // The broker is shared by the tests after this one: bring it back even when an assertion failed.
+      await nats.startAgain();
+    }
+    await waitFor(async () => (await em.execute(`select 1 from outbox where published_at is null`)).length === 0, 20_000, 100);
     const alerts = (await alertsInStream()).filter((a) => a.alert.userId === u.session.user!.id);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.alert.kind).toBe(SecurityAlertKind.REFRESH_TOKEN_REUSE);
