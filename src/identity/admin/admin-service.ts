@@ -35,7 +35,8 @@ export class AdminService {
     const where: Record<string, unknown> = {};
     if (after) where.email = { $gt: after };
     if (emailPrefix) {
-      const escaped = emailPrefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+      // Emails are stored trimmed, NFC and lower-cased (account/email.ts); a prefix is compared in that form.
+      const escaped = emailPrefix.trim().normalize('NFC').toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
       where.email = { ...(where.email as object), $like: `${escaped}%` };
     }
     const users = await this.orm.em.fork().find(UserEntity, where, { orderBy: { email: 'asc' }, limit: size + 1 });
