@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import { peerAddressKey } from './context-keys.js';
 import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from './error-map.js';
 import { guardedConnectNodeAdapter } from './http-decode-guard.js';
+import { answerProbe, listen, sendText } from './plain-http.js';
 import { MAX_MESSAGE_BYTES, type MountedService } from './grpc-server.js';
 
 export interface HttpServerOptions {
@@ -103,18 +104,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
 
     const path = (req.url ?? '').split('?', 1)[0];
     if (req.method === 'GET' || req.method === 'HEAD') {
-      switch (path) {
-        case '/healthz':
-          return sendText(res, 200, 'ok');
-        case '/readyz': {
-          const ok = await opts.ready().catch(() => false);
-          return sendText(res, ok ? 200 : 503, ok ? 'ready' : 'not ready');
-        }
-        case '/.well-known/jwks.json':
-          res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=60' });
-          res.end(opts.jwks());
-          return;
+      if (path === '/.well-known/jwks.json') {
+        res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=60' });
+        res.end(opts.jwks());
+        return;
       }
+      if (await answerProbe(path ?? '', res, opts.ready)) return;
     }
     rpc(req, res);
   };
@@ -141,13 +136,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
+  const port = await listen(server, opts.port, opts.host);
   logger.debug({ port }, 'http server listening');
 
   let stopped: Promise<void> | undefined;
@@ -170,9 +159,4 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     }));
 
   return { port, server, stop };
-}
-
-function sendText(res: http.ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
+import { answerProbe, listen, sendText } from './plain-http.js';
 
 export interface OpsServerOptions {
   /** Loopback unless the operator says otherwise: these endpoints are for scrapers and probes. */
@@ -37,13 +38,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<RunningOps
     socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
+  const port = await listen(server, opts.port, opts.host);
   logger.debug({ port, host: opts.host }, 'ops server listening');
 
   let stopped: Promise<void> | undefined;
@@ -59,23 +54,10 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<RunningOps
 async function handle(opts: OpsServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const path = (req.url ?? '').split('?', 1)[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed');
-  switch (path) {
-    case '/metrics':
-      res.writeHead(200, { 'Content-Type': opts.metricsRegistry.contentType });
-      res.end(await opts.metricsRegistry.metrics());
-      return;
-    case '/healthz':
-      return sendText(res, 200, 'ok');
-    case '/readyz': {
-      const ok = await opts.ready().catch(() => false);
-      return sendText(res, ok ? 200 : 503, ok ? 'ready' : 'not ready');
-    }
-    default:
-      return sendText(res, 404, 'not found');
+  if (path === '/metrics') {
+    res.writeHead(200, { 'Content-Type': opts.metricsRegistry.contentType });
+    res.end(await opts.metricsRegistry.metrics());
+    return;
   }
-}
-
-function sendText(res: http.ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  if (!(await answerProbe(path ?? '', res, opts.ready))) sendText(res, 404, 'not found');
 }
