@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithRedis, services } from '../../../test/helpers/services.js';
 import { createLogger } from '../../shared/logger.js';
-import { createLimiter } from './attempt-limiter.js';
+import { createLimiter, type AttemptLimiter } from './attempt-limiter.js';
 
 describe('createLimiter (memory)', () => {
   it('blocks a key on the failure that reaches the limit, for blockSeconds', async () => {
@@ -117,5 +118,63 @@ describe('createLimiter reserve (memory)', () => {
     expect((await limiter.reserve('k')).granted).toBe(false);
     await limiter.reset('k');
     expect((await limiter.reserve('k')).granted).toBe(true);
+  });
+});
+
+/**
+ * Attempts refused while the last allowed one is still being checked give their place back
+ * after it has failed and locked the key; those late refunds must not reopen the lock.
+ */
+async function lockSurvivesLateRefunds(limiter: AttemptLimiter, key: string) {
+  const granted = [];
+  for (let i = 0; i < 10; i++) granted.push(await limiter.reserve(key));
+  const late = [await limiter.reserve(key), await limiter.reserve(key), await limiter.reserve(key)];
+  expect(late.map((r) => r.granted)).toEqual([false, false, false]);
+  for (const r of granted.slice(0, 9)) expect(r.granted && (await limiter.failed(key, r))).toBe(false);
+  const last = granted[9]!;
+  expect(last.granted && (await limiter.failed(key, last))).toBe(true);
+  for (let i = 0; i < late.length; i++) await limiter.refund(key);
+  for (let i = 0; i < 5; i++) {
+    expect((await limiter.reserve(key)).granted).toBe(false);
+    await limiter.refund(key);
+  }
+  const state = await limiter.check(key);
+  expect(state.blocked && state.retryAfterMs).toBeGreaterThan(110_000);
+  expect(state.blocked && state.retryAfterMs).toBeLessThanOrEqual(120_000);
+}
+
+describe('createLimiter lock (memory)', () => {
+  it('refunds of attempts refused before the lock do not reopen it', async () => {
+    await lockSurvivesLateRefunds(createLimiter({ points: 10, durationSeconds: 3600, blockSeconds: 120, keyPrefix: 't' }), 'k');
+  });
+});
+
+describeWithRedis('createLimiter lock (Redis)', () => {
+  const prefix = `latch-test-${randomUUID()}:`;
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = new Redis(services().redisUrl!);
+    await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('refunds of attempts refused before the lock do not reopen it', async () => {
+    const limiter = createLimiter({ points: 10, durationSeconds: 3600, blockSeconds: 120, keyPrefix: `${prefix}lock`, redis });
+    await lockSurvivesLateRefunds(limiter, 'k');
+    expect(limiter.storeFallbacks()).toBe(0);
+  });
+
+  it('a lock on a key whose count was reset still holds for blockSeconds', async () => {
+    const limiter = createLimiter({ points: 2, durationSeconds: 3600, blockSeconds: 120, keyPrefix: `${prefix}reset`, redis });
+    const a = await limiter.reserve('k');
+    const b = await limiter.reserve('k');
+    await limiter.reset('k'); // a success elsewhere, while these two were in flight
+    expect(a.granted && (await limiter.failed('k', a))).toBe(false);
+    expect(b.granted && (await limiter.failed('k', b))).toBe(true);
+    expect((await limiter.reserve('k')).granted).toBe(false);
   });
 });

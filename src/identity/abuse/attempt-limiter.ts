@@ -88,9 +88,11 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
     }
   };
 
+  // Alone it holds the counters; beside Redis it answers while Redis is away, each use counted.
+  const memory = new LockingMemoryLimiter(base, redis === undefined ? undefined : onFallback);
   const limiter: RateLimiterAbstract | RateLimiterStoreAbstract =
     redis === undefined
-      ? new RateLimiterMemory(base)
+      ? memory
       : new RateLimiterRedis({
           ...base,
           // ioredis (not node-redis): the library drives it through defineCommand, so
@@ -98,8 +100,26 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
           storeClient: redis,
           // Without this a disconnected ioredis would queue the command and hold the sign-in.
           rejectIfRedisNotReady: true,
-          insuranceLimiter: new CountingMemoryLimiter(base, onFallback),
+          insuranceLimiter: memory,
         });
+
+  /**
+   * Locks a key for blockSeconds from now, KEEPING its count (at least `points`). The library's
+   * block() would overwrite the count with points + 1; attempts that were refused before the
+   * lock give their place back afterwards, and those refunds would then pull the count under
+   * the limit and let new attempts through (seen as 14 of 100 across two replicas).
+   */
+  const lock = async (key: string): Promise<void> => {
+    if (redis !== undefined && redis.status === 'ready') {
+      try {
+        await redis.eval(LOCK_SCRIPT, 1, limiter.getKey(key), String(blockSeconds * 1000), String(points));
+        return;
+      } catch {
+        // fall through to the per-replica stand-in, as the library's own operations do
+      }
+    }
+    memory.lock(limiter.getKey(key), points, blockSeconds);
+  };
 
   return {
     async check(key) {
@@ -118,7 +138,7 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
     },
     async failed(key, reservation) {
       if (reservation.position < points) return false;
-      if (blockSeconds > 0) await limiter.block(key, blockSeconds);
+      if (blockSeconds > 0) await lock(key);
       // Positions come from one atomic INCR: exactly one reservation holds the last place.
       return reservation.position === points;
     },
@@ -134,7 +154,7 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
         throw e;
       }
       if (res.consumedPoints < points) return false;
-      if (blockSeconds > 0) await limiter.block(key, blockSeconds);
+      if (blockSeconds > 0) await lock(key);
       // The counter is one atomic INCR in Redis: exactly one failure, on one replica, sees the limit.
       return res.consumedPoints === points;
     },
@@ -145,32 +165,62 @@ export function createLimiter(options: LimiterOptions): AttemptLimiter {
   };
 }
 
-/** The in-process stand-in for Redis, counting each time it has to answer. */
-class CountingMemoryLimiter extends RateLimiterMemory {
+/** max(count, points) for PX milliseconds, in one step: KEYS[1] = key, ARGV = [ms, points]. */
+const LOCK_SCRIPT = `local v = tonumber(redis.call('get', KEYS[1]) or '0')
+local floor = tonumber(ARGV[2])
+if v < floor then v = floor end
+redis.call('set', KEYS[1], v, 'PX', ARGV[1])
+return v`;
+
+interface StoredCount {
+  consumedPoints: number;
+}
+/** The part of rate-limiter-flexible's in-memory store that lock() needs (not in its typings). */
+interface MemoryStore {
+  get(key: string): StoredCount | null;
+  set(key: string, value: number, durationSec: number): StoredCount;
+}
+
+/**
+ * The per-process limiter: the counters when there is no Redis, the stand-in while Redis is
+ * unreachable (then every operation is counted as a fallback).
+ */
+class LockingMemoryLimiter extends RateLimiterMemory {
   constructor(
     options: ConstructorParameters<typeof RateLimiterMemory>[0],
-    private readonly onUse: () => void,
+    private readonly onUse?: () => void,
   ) {
     super(options);
   }
+
+  /** See createLimiter's lock(); synchronous, so nothing runs between the read and the write. */
+  lock(rlKey: string, points: number, blockSeconds: number): void {
+    this.used();
+    const store = (this as unknown as { _memoryStorage: MemoryStore })._memoryStorage;
+    store.set(rlKey, Math.max(store.get(rlKey)?.consumedPoints ?? 0, points), blockSeconds);
+  }
+
+  private used(): void {
+    this.onUse?.();
+  }
   override consume(...args: Parameters<RateLimiterMemory['consume']>) {
-    this.onUse();
+    this.used();
     return super.consume(...args);
   }
   override get(...args: Parameters<RateLimiterMemory['get']>) {
-    this.onUse();
+    this.used();
     return super.get(...args);
   }
   override block(...args: Parameters<RateLimiterMemory['block']>) {
-    this.onUse();
+    this.used();
     return super.block(...args);
   }
   override reward(...args: Parameters<RateLimiterMemory['reward']>) {
-    this.onUse();
+    this.used();
     return super.reward(...args);
   }
   override delete(...args: Parameters<RateLimiterMemory['delete']>) {
-    this.onUse();
+    this.used();
     return super.delete(...args);
   }
 }
