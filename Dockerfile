@@ -14,7 +14,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
-COPY gen ./gen
+COPY src/gen ./src/gen
 COPY src ./src
 # Only DATA_DIR (./data) is writable: it holds the embedded PostgreSQL when no DATABASE_URL is set
 # (development only; production refuses to start without DATABASE_URL).

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { AuthService } from '../gen/identity/v1/auth_pb.js';
+import { AuthService } from '../src/gen/identity/v1/auth_pb.js';
 import { configSchema } from '../src/shared/config.js';
 import { runRawVerifies } from './lib/argon2-raw.js';
 import { Checks } from './lib/checks.js';

@@ -7,7 +7,7 @@ import {
   IntrospectRequestSchema,
   IntrospectResponseSchema,
   TokenIntrospectionService,
-} from '../../gen/identity/v1/introspection_pb.js';
+} from '../../src/gen/identity/v1/introspection_pb.js';
 import type { Checks } from './checks.js';
 import { grpcRequest, probe, runH2load, type GrpcRequest } from './h2load.js';
 import { interleave, type Pooled, type Slice } from './measure.js';

@@ -22,17 +22,17 @@ describe('protobuf contract', () => {
     expect(() => execFileSync(buf, ['lint'], { cwd: root, stdio: 'pipe' })).not.toThrow();
   });
 
-  it('gen/ is what `npm run generate` produces from proto/', () => {
+  it('src/gen/ is what `npm run generate` produces from proto/', () => {
     const template = JSON.stringify({
       version: 'v2',
       plugins: [{ local: join(root, 'node_modules', '.bin', 'protoc-gen-es'), out, opt: ['target=ts', 'import_extension=js'] }],
     });
     execFileSync(buf, ['generate', '--template', template], { cwd: root, stdio: 'pipe' });
     const fresh = files(out).map((f) => relative(out, f)).sort();
-    const committed = files(join(root, 'gen')).map((f) => relative(join(root, 'gen'), f)).sort();
+    const committed = files(join(root, 'src', 'gen')).map((f) => relative(join(root, 'src', 'gen'), f)).sort();
     expect(committed).toEqual(fresh);
     for (const f of fresh) {
-      expect(readFileSync(join(root, 'gen', f), 'utf8'), `gen/${f} is stale: run npm run generate`).toBe(readFileSync(join(out, f), 'utf8'));
+      expect(readFileSync(join(root, 'src', 'gen', f), 'utf8'), `src/gen/${f} is stale: run npm run generate`).toBe(readFileSync(join(out, f), 'utf8'));
     }
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
 import { enqueue, securityAlert, sessionsRevoked } from '../../src/identity/events/outbox.js';
 import { ManualClock } from '../../src/shared/clock.js';

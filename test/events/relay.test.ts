@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { connectEvents, type EventsConnection } from '../../src/identity/events/nats.js';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
 import { enqueue, securityAlert, type BuiltEvent } from '../../src/identity/events/outbox.js';

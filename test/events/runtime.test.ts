@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { enqueue, passwordResetRequested, securityAlert, sessionsRevoked } from '../../src/identity/events/outbox.js';
 import { startEvents, type EventsRuntime } from '../../src/identity/events/runtime.js';
 import { systemClock } from '../../src/shared/clock.js';

@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityAlertKind, SecurityAlertSchema } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind, SecurityAlertSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { OwnNatsServer, randomStream, streamMessages, waitFor } from '../events/support.js';
 import { bearer, signUp, startTestIdentity, type TestIdentity } from '../helpers/identity.js';
 

@@ -1,6 +1,6 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { SecurityAlertKind, SecurityAlertSchema } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind, SecurityAlertSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, signUp, startTestIdentity, TEST_PASSWORD, uniqueEmail, type TestIdentity } from '../helpers/identity.js';
 import { describeWithRedis } from '../helpers/services.js';

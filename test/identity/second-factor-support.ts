@@ -1,6 +1,6 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { SecurityAlertKind, SecurityAlertSchema } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind, SecurityAlertSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { base32Decode } from '../../src/identity/mfa/base32.js';
 import { generateTotp } from '../../src/identity/mfa/totp.js';
 import { bearer, signUp, type Clients, type TestIdentity } from '../helpers/identity.js';

@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionsRevokedSchema } from '../../gen/identity/events/v1/events_pb.js';
+import { SessionsRevokedSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { IntrospectionService } from '../../src/identity/introspection/introspection-service.js';
 import { UserStateCache } from '../../src/identity/introspection/user-state-cache.js';
 import { systemClock } from '../../src/shared/clock.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuthService } from '../../gen/identity/v1/auth_pb.js';
+import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
 import { TEST_PASSWORD, uniqueEmail } from '../helpers/identity.js';
 
 const root = path.join(import.meta.dirname, '..', '..');

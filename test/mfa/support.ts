@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { SecurityAlertSchema, SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertSchema, SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
 import { base32Decode } from '../../src/identity/mfa/base32.js';
 import { generateTotp } from '../../src/identity/mfa/totp.js';

@@ -2,8 +2,8 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { LatchError } from '../../src/shared/errors.js';
 import type { Principal } from '../../src/identity/rpc/context-keys.js';
 import { clientInfo, requireCaller, requirePrincipal, type Authenticator } from '../../src/identity/rpc/pipeline.js';
-import { AuthService } from '../../gen/identity/v1/auth_pb.js';
-import { TokenIntrospectionService } from '../../gen/identity/v1/introspection_pb.js';
+import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
+import { TokenIntrospectionService } from '../../src/gen/identity/v1/introspection_pb.js';
 
 /** Secrets the tests send; captured logs must contain none of them. */
 export const secrets = {

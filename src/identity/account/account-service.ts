@@ -4,7 +4,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Clock } from '../../shared/clock.js';
 import { LatchError, invalidArgument, isLatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import type { FailureOutcome, LoginAttempt, LoginThrottle } from '../abuse/login-throttle.js';
 import type { SignupThrottle } from '../abuse/signup-throttle.js';
 import type { ChallengeIssued, MfaProof, MfaService } from '../mfa/mfa-service.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { capturingLogger } from '../../../test/events/support.js';
 import { LocalEventPublisher } from './local-publisher.js';
 import { passwordResetRequested, securityAlert, sessionsRevoked } from './outbox.js';

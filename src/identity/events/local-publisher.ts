@@ -5,7 +5,7 @@ import {
   SecurityAlertKind,
   SecurityAlertSchema,
   SessionsRevokedSchema,
-} from '../../../gen/identity/events/v1/events_pb.js';
+} from '../../gen/identity/events/v1/events_pb.js';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { EventPublisher } from './relay.js';

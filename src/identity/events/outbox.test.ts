@@ -6,7 +6,7 @@ import {
   SecurityAlertKind,
   SecurityAlertSchema,
   SessionsRevokedSchema,
-} from '../../../gen/identity/events/v1/events_pb.js';
+} from '../../gen/identity/events/v1/events_pb.js';
 import { passwordResetRequested, securityAlert, sessionsRevoked } from './outbox.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -7,7 +7,7 @@ import {
   SecurityAlertSchema,
   SessionsRevokedSchema,
   type SecurityAlertKind,
-} from '../../../gen/identity/events/v1/events_pb.js';
+} from '../../gen/identity/events/v1/events_pb.js';
 import type { Clock } from '../../shared/clock.js';
 import { OutboxEntity } from './outbox.entity.js';
 import { EventName } from './subjects.js';

@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { Msg, NatsConnection, QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
-import { SessionsRevokedSchema } from '../../../gen/identity/events/v1/events_pb.js';
+import { SessionsRevokedSchema } from '../../gen/identity/events/v1/events_pb.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { DEFAULT_SUBJECT_PREFIX, EventName, subjectFor } from './subjects.js';
 

@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secret-box.js';

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { RetryInfoSchema } from '../../../gen/google/rpc/error_details_pb.js';
+import { RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { LatchError, type ErrorKind } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { INTERNAL_MESSAGE, logLevelFor, toConnectError } from './error-map.js';

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
-import { RetryInfoSchema } from '../../../gen/google/rpc/error_details_pb.js';
+import { RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { LatchError, type ErrorKind } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { databaseOutage } from '../persistence/database-outage.js';

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import type { DescService } from '@bufbuild/protobuf';
-import { AuthService } from '../../../gen/identity/v1/auth_pb.js';
-import { AdminService } from '../../../gen/identity/v1/admin_pb.js';
-import { TokenIntrospectionService } from '../../../gen/identity/v1/introspection_pb.js';
+import { AuthService } from '../../gen/identity/v1/auth_pb.js';
+import { AdminService } from '../../gen/identity/v1/admin_pb.js';
+import { TokenIntrospectionService } from '../../gen/identity/v1/introspection_pb.js';
 import { methodPolicies, policyFor, policyKey } from './method-policy.js';
 
 const services: DescService[] = [AuthService, AdminService, TokenIntrospectionService];

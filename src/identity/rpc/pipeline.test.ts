@@ -7,9 +7,9 @@ import {
   createHandlerContext,
   createRouterTransport,
 } from '@connectrpc/connect';
-import { AuthService } from '../../../gen/identity/v1/auth_pb.js';
-import { AdminService } from '../../../gen/identity/v1/admin_pb.js';
-import { TokenIntrospectionService } from '../../../gen/identity/v1/introspection_pb.js';
+import { AuthService } from '../../gen/identity/v1/auth_pb.js';
+import { AdminService } from '../../gen/identity/v1/admin_pb.js';
+import { TokenIntrospectionService } from '../../gen/identity/v1/introspection_pb.js';
 import { authImpl, captureLogs, fakeAuth, introspectionImpl, secrets } from '../../../test/rpc/fakes.js';
 import { peerAddressKey } from './context-keys.js';
 import { createMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { ListUsersResponseSchema } from '../../../gen/identity/v1/admin_pb.js';
-import { ChangePasswordRequestSchema, CompleteMfaRequestSchema, LoginRequestSchema } from '../../../gen/identity/v1/auth_pb.js';
+import { ListUsersResponseSchema } from '../../gen/identity/v1/admin_pb.js';
+import { ChangePasswordRequestSchema, CompleteMfaRequestSchema, LoginRequestSchema } from '../../gen/identity/v1/auth_pb.js';
 import { LatchError } from '../../shared/errors.js';
 import { assertCleanStrings } from './string-fields.js';
 

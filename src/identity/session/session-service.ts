@@ -4,7 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secret-box.js';
-import { SecurityAlertKind } from '../../../gen/identity/events/v1/events_pb.js';
+import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { enqueue, securityAlert, sessionsRevoked } from '../events/outbox.js';
 import type { Role } from '../account/user.entity.js';
 import type { UserView } from '../account/user-view.js';

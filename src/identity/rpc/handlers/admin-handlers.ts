@@ -1,5 +1,5 @@
 import type { ServiceImpl } from '@connectrpc/connect';
-import { AdminService as AdminRpc } from '../../../../gen/identity/v1/admin_pb.js';
+import { AdminService as AdminRpc } from '../../../gen/identity/v1/admin_pb.js';
 import type { AdminService } from '../../admin/admin-service.js';
 import { clientInfo, requirePrincipal } from '../pipeline.js';
 import { toUser } from './convert.js';

@@ -2,7 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { LatchError, invalidArgument } from '../../../shared/errors.js';
-import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../../gen/identity/v1/auth_pb.js';
+import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../gen/identity/v1/auth_pb.js';
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
 import type { SessionIssuer } from '../../session/session-issuer.js';
