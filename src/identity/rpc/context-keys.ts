@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../shared/client-info.js';
 import { createContextKey } from '@connectrpc/connect';
 import { LatchError } from '../../shared/errors.js';
 
@@ -15,12 +16,6 @@ export interface Principal {
   passwordMustChange: boolean;
   /** Authentication methods of the session, e.g. ['pwd', 'otp'] (RFC 8176). */
   amr: string[];
-}
-
-export interface ClientInfo {
-  /** The client's address after trusted-proxy resolution (client-address.ts); '' if unknown. */
-  ip: string;
-  userAgent: string;
 }
 
 /** Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. */

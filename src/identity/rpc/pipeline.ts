@@ -10,9 +10,9 @@ import {
   peerAddressKey,
   principalKey,
   requestDecodeFailureKey,
-  type ClientInfo,
   type Principal,
 } from './context-keys.js';
+import type { ClientInfo } from '../../shared/client-info.js';
 import { mapError, type MappedError } from './error-map.js';
 import { methodPolicies, policyFor, type MethodPolicy } from './method-policy.js';
 import type { RpcMetrics } from './metrics.js';

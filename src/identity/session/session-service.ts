@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secret-box.js';
+import type { ClientInfo } from '../../shared/client-info.js';
 import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { enqueue, securityAlert, sessionsRevoked } from '../events/outbox.js';
 import type { Role } from '../account/user.entity.js';
@@ -15,11 +16,6 @@ export interface SessionPolicy {
   idleTtlMs: number;
   absoluteTtlMs: number;
   graceMs: number;
-}
-
-export interface ClientInfo {
-  ip: string;
-  userAgent: string;
 }
 
 export interface IssuedRefresh {
