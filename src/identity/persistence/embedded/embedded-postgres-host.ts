@@ -5,8 +5,8 @@ import { chmod, readFile, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LatchError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { LatchError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
 import { isAlive } from './data-dir-lock.js';
 
 /** Host-level chores around the embedded server: folders, ports and orphaned servers. */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { knex, type Knex } from '@mikro-orm/postgresql';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../../shared/logger.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { freePort } from './embedded-postgres-host.js';
 

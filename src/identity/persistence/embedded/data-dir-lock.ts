@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LatchError } from '../../shared/errors.js';
+import { LatchError } from '../../../shared/errors.js';
 
 export interface DataDirLock {
   readonly file: string;
