@@ -40,9 +40,12 @@ describe('README walkthrough', () => {
     return stdout;
   }
 
-  it('lists the three services through reflection', async () => {
+  it('lists the three services, health and reflection through reflection', async () => {
     const out = await sh(blocks.find((b) => b.includes('--list-services'))!);
     expect(out.split('\n').filter(Boolean).sort()).toEqual([
+      'grpc.health.v1.Health',
+      'grpc.reflection.v1.ServerReflection',
+      'grpc.reflection.v1alpha.ServerReflection',
       'identity.v1.AdminService',
       'identity.v1.AuthService',
       'identity.v1.TokenIntrospectionService',

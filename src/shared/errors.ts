@@ -1,8 +1,11 @@
+import type { ErrorId } from './error-catalogue.js';
+
 /**
  * The one error type domain code throws. `kind` is one of a fixed set of RPC codes (there are no
  * user-defined codes); `id` is a stable string callers and tests can switch on; `message` is safe
  * to show to the caller. The `cause` is for logs only and never reaches the wire.
- * Exactly one module (src/identity/rpc/error-map.ts) turns these into wire errors.
+ * Exactly one module (src/identity/rpc/pipeline/error-map.ts) turns these into wire errors.
+ * Every id is listed, with its kind and meaning, in error-catalogue.ts.
  */
 export type ErrorKind =
   | 'invalid_argument'
@@ -44,7 +47,7 @@ export class LatchError extends Error {
 export const invalidArgument = (field: string, message: string) =>
   new LatchError('invalid_argument', 'ERR_INVALID_ARGUMENT', `${field}: ${message}`, { field });
 
-export const unavailable = (id: string, message: string, cause?: unknown) =>
+export const unavailable = (id: ErrorId, message: string, cause?: unknown) =>
   new LatchError('unavailable', id, message, { cause });
 
 export const isLatchError = (e: unknown): e is LatchError => e instanceof LatchError;

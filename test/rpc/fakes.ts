@@ -1,7 +1,8 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { LatchError } from '../../src/shared/errors.js';
-import type { Principal } from '../../src/identity/rpc/context-keys.js';
-import { clientInfo, requireCaller, requirePrincipal, type Authenticator } from '../../src/identity/rpc/pipeline.js';
+import type { Principal } from '../../src/identity/rpc/pipeline/context-keys.js';
+import { requireCaller, requirePrincipal, type Authenticator } from '../../src/identity/rpc/pipeline/auth-policy.js';
+import { clientInfo } from '../../src/identity/rpc/pipeline/client-info.js';
 import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService } from '../../src/gen/identity/v1/introspection_pb.js';
 

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { DescService } from '@bufbuild/protobuf';
 import { findTrailerError } from '@connectrpc/connect/protocol-grpc';
 import type { ConnectError } from '@connectrpc/connect';
-import { grpcServiceDefinition } from '../../src/identity/rpc/grpc-adapter.js';
+import { grpcServiceDefinition } from '../../src/identity/rpc/transports/grpc-adapter.js';
 
 export interface GrpcResult<T> {
   res?: T;

@@ -8,10 +8,10 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService } from '../../src/gen/identity/v1/introspection_pb.js';
-import { startGrpcServer, type RunningGrpcServer } from '../../src/identity/rpc/grpc-server.js';
-import { startHttpServer, type RunningHttpServer } from '../../src/identity/rpc/http-server.js';
-import { createMetrics } from '../../src/identity/rpc/metrics.js';
-import { wrapService } from '../../src/identity/rpc/pipeline.js';
+import { startGrpcServer, type RunningGrpcServer } from '../../src/identity/rpc/transports/grpc-server.js';
+import { startHttpServer, type RunningHttpServer } from '../../src/identity/rpc/transports/http-server.js';
+import { createMetrics } from '../../src/identity/rpc/pipeline/metrics.js';
+import { wrapService } from '../../src/identity/rpc/pipeline/wrap-service.js';
 import { authImpl, captureLogs, fakeAuth, introspectionImpl, secrets } from './fakes.js';
 import { grpcCall, grpcClient } from './grpc-client.js';
 
@@ -95,7 +95,13 @@ describe('server reflection (buf curl)', () => {
       '--list-services', `http://127.0.0.1:${grpcServer.port}`,
     ]);
     const listed = stdout.trim().split('\n').sort();
-    expect(listed).toEqual(['identity.v1.AuthService', 'identity.v1.TokenIntrospectionService']);
+    expect(listed).toEqual([
+      'grpc.health.v1.Health',
+      'grpc.reflection.v1.ServerReflection',
+      'grpc.reflection.v1alpha.ServerReflection',
+      'identity.v1.AuthService',
+      'identity.v1.TokenIntrospectionService',
+    ]);
   });
 
   it('resolves dependencies (google/protobuf/timestamp.proto) and calls a method by reflection', async () => {

@@ -6,10 +6,10 @@ import { service as healthService } from 'grpc-health-check';
 import { RetryInfoSchema } from '../../src/gen/google/rpc/error_details_pb.js';
 import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService } from '../../src/gen/identity/v1/introspection_pb.js';
-import { startGrpcServer, type RunningGrpcServer } from '../../src/identity/rpc/grpc-server.js';
-import { startHttpServer, type RunningHttpServer } from '../../src/identity/rpc/http-server.js';
-import { createMetrics } from '../../src/identity/rpc/metrics.js';
-import { wrapService } from '../../src/identity/rpc/pipeline.js';
+import { startGrpcServer, type RunningGrpcServer } from '../../src/identity/rpc/transports/grpc-server.js';
+import { startHttpServer, type RunningHttpServer } from '../../src/identity/rpc/transports/http-server.js';
+import { createMetrics } from '../../src/identity/rpc/pipeline/metrics.js';
+import { wrapService } from '../../src/identity/rpc/pipeline/wrap-service.js';
 import { authImpl, captureLogs, fakeAuth, introspectionImpl, secrets } from './fakes.js';
 import { decodeGrpcError, grpcCall, grpcClient } from './grpc-client.js';
 

@@ -1,7 +1,8 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { AdminService as AdminRpc } from '../../../gen/identity/v1/admin_pb.js';
 import type { AdminService } from '../../admin/admin-service.js';
-import { clientInfo, requirePrincipal } from '../pipeline.js';
+import { requirePrincipal } from '../pipeline/auth-policy.js';
+import { clientInfo } from '../pipeline/client-info.js';
 import { toUser } from './convert.js';
 import { uuid } from './validate.js';
 

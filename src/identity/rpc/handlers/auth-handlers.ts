@@ -1,18 +1,23 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { LatchError, invalidArgument } from '../../../shared/errors.js';
+import { invalidArgument } from '../../../shared/errors.js';
 import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../gen/identity/v1/auth_pb.js';
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
-import type { SessionIssuer } from '../../session/session-issuer.js';
+import type { PasswordChange } from '../../signin/password-change.js';
+import type { SessionIssuer } from '../../signin/session-issuer.js';
+import type { SignInService } from '../../signin/sign-in-service.js';
 import type { SessionService } from '../../session/session-service.js';
-import { clientInfo, requirePrincipal } from '../pipeline.js';
+import { requirePrincipal } from '../pipeline/auth-policy.js';
+import { clientInfo } from '../pipeline/client-info.js';
 import { toSession, toUser } from './convert.js';
 import { MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS, required, uuid } from './validate.js';
 
 export interface AuthHandlerDeps {
   accounts: AccountService;
+  signIn: SignInService;
+  passwordChange: PasswordChange;
   sessions: SessionService;
   issuer: SessionIssuer;
   mfa: MfaService;
@@ -20,11 +25,11 @@ export interface AuthHandlerDeps {
 
 const MAX_CODE_CHARS = 64;
 
-const notYet = (what: string) => () => {
-  throw new LatchError('unimplemented', 'ERR_NOT_IMPLEMENTED', `${what} is not available in this version`);
-};
-
-export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService> {
+/**
+ * RequestPasswordReset and ResetPassword are declared in the contract but left out here: the
+ * pipeline answers them UNIMPLEMENTED (rpc/unimplemented.ts) until that feature lands.
+ */
+export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof AuthService>> {
   return {
     async register(req, ctx) {
       const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS), clientInfo(ctx));
@@ -32,7 +37,7 @@ export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService
     },
 
     async login(req, ctx) {
-      const result = await d.accounts.login(
+      const result = await d.signIn.login(
         required('email', req.email, 320),
         required('password', req.password, MAX_PASSWORD_CHARS),
         clientInfo(ctx),
@@ -55,7 +60,7 @@ export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService
       if (req.code.case === 'totpCode') proof = { totpCode: required('totp_code', req.code.value, MAX_CODE_CHARS) };
       else if (req.code.case === 'backupCode') proof = { backupCode: required('backup_code', req.code.value, MAX_CODE_CHARS) };
       else throw invalidArgument('code', 'totp_code or backup_code is required');
-      return { session: toSession(await d.accounts.completeMfa(token, proof, clientInfo(ctx))) };
+      return { session: toSession(await d.signIn.completeMfa(token, proof, clientInfo(ctx))) };
     },
 
     async beginTotpEnrollment(req, ctx) {
@@ -109,7 +114,7 @@ export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService
 
     async changePassword(req, ctx) {
       const p = requirePrincipal(ctx);
-      const session = await d.accounts.changePassword(
+      const session = await d.passwordChange.changePassword(
         p.userId,
         required('current_password', req.currentPassword, MAX_PASSWORD_CHARS),
         required('new_password', req.newPassword, MAX_PASSWORD_CHARS),
@@ -139,8 +144,5 @@ export function authHandlers(d: AuthHandlerDeps): ServiceImpl<typeof AuthService
       await d.sessions.revokeOne(requirePrincipal(ctx).userId, uuid('session_id', req.sessionId));
       return {};
     },
-
-    requestPasswordReset: notYet('RequestPasswordReset'),
-    resetPassword: notYet('ResetPassword'),
   };
 }

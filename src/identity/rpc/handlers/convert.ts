@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { SessionSchema, UserSchema, type Session, type User } from '../../../gen/identity/v1/user_pb.js';
 import type { UserView } from '../../account/user-view.js';
-import type { SessionTokens } from '../../session/session-issuer.js';
+import type { SessionTokens } from '../../signin/session-issuer.js';
 
 export function toUser(u: UserView): User {
   return create(UserSchema, {

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { IntrospectResponseSchema, TokenIntrospectionService, type IntrospectResponse } from '../../../gen/identity/v1/introspection_pb.js';
-import { markReusable } from '../reusable-response.js';
+import { markReusable } from '../transports/reusable-response.js';
 import type { ActiveToken, IntrospectionService } from '../../introspection/introspection-service.js';
 import { MAX_TOKEN_CHARS, required } from './validate.js';
 

@@ -1,17 +1,11 @@
 import net from 'node:net';
-import { toBinary, type DescFile, type DescService } from '@bufbuild/protobuf';
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from '../../../shared/logger.js';
 import { addGrpcService } from './grpc-adapter.js';
-
-export interface MountedService {
-  service: DescService;
-  /** A (wrapped, see pipeline.ts) protobuf-es ServiceImpl for `service`. */
-  impl: object;
-}
+import { reflectionPackage } from './grpc-reflection.js';
+import { MAX_MESSAGE_BYTES, type MountedService } from './mounted-service.js';
 
 export interface GrpcServerOptions {
   host: string;
@@ -21,7 +15,10 @@ export interface GrpcServerOptions {
   health: { isServing(): boolean };
   /** How often health status is re-read from `health.isServing()`. */
   healthPollMs?: number;
-  /** Server reflection (v1, v1alpha) for grpcurl / buf curl; off, it is not mounted at all (X4). Default on. */
+  /**
+   * Server reflection (v1, v1alpha) for grpcurl / buf curl, describing every service on the port;
+   * off, it is not mounted at all (docs/security.md X4). Default on.
+   */
   reflection?: boolean;
   /** A connection that has not sent the HTTP/2 preface within this is closed (X4). Default 10 s. */
   handshakeTimeoutMs?: number;
@@ -32,9 +29,6 @@ export interface RunningGrpcServer {
   server: Server;
   stop(graceMs: number): Promise<void>;
 }
-
-/** Our messages are small; a 64 KiB cap keeps a hostile client from making us buffer megabytes. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (RFC 9113 §3.4). */
 const HTTP2_PREFACE_BYTES = 24;
@@ -54,25 +48,6 @@ const serverOptions: ChannelOptions = {
   // handshake timeout's (below): grpc-js has no option for those.
   'grpc.max_connection_idle_ms': 5 * 60_000,
 };
-
-/**
- * Reflection wants serialized FileDescriptorProtos for every file a service's types live in,
- * dependencies included (google/protobuf/timestamp.proto...). protobuf-es has them embedded in
- * the generated code, so no .proto file is read at run time.
- */
-export function reflectionPackage(services: DescService[]): ConstructorParameters<typeof ReflectionService>[0] {
-  const files = new Map<string, DescFile>();
-  const visit = (f: DescFile) => {
-    if (files.has(f.proto.name)) return;
-    files.set(f.proto.name, f);
-    f.dependencies.forEach(visit);
-  };
-  services.forEach((s) => visit(s.file));
-  const fileDescriptorProtos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
-  const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
-  for (const s of services) pkg[s.typeName] = { fileDescriptorProtos };
-  return pkg as unknown as ConstructorParameters<typeof ReflectionService>[0];
-}
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { logger } = opts;

@@ -32,3 +32,19 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
   });
   return { registry, rpcDuration, rpcInFlight };
 }
+
+/** The labels of one call in flight; the same object is handed to inc and dec. */
+export interface CallLabels {
+  service: string;
+  method: string;
+  transport: string;
+}
+
+export function callStarted(metrics: RpcMetrics, call: CallLabels): void {
+  metrics.rpcInFlight.inc(call);
+}
+
+export function callFinished(metrics: RpcMetrics, call: CallLabels, code: string, seconds: number): void {
+  metrics.rpcInFlight.dec(call);
+  metrics.rpcDuration.observe({ service: call.service, method: call.method, code, transport: call.transport }, seconds);
+}

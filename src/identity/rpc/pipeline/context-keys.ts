@@ -1,11 +1,11 @@
-import type { ClientInfo } from '../../shared/client-info.js';
+import type { ClientInfo } from '../../../shared/client-info.js';
 import { createContextKey } from '@connectrpc/connect';
-import { LatchError } from '../../shared/errors.js';
+import { LatchError } from '../../../shared/errors.js';
 
 /**
  * Per-call values shared between the transports, the pipeline and the service implementations.
  * The transports set only `peerAddressKey` and `requestDecodeFailureKey`; everything else is
- * derived in pipeline.ts.
+ * derived by the pipeline steps (client-info.ts, auth-policy.ts).
  */
 
 /** Who the access token says the caller is (set for methods with policy 'user' or 'admin'). */

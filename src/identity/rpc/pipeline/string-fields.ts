@@ -1,10 +1,10 @@
 import { ScalarType, type DescField, type DescMessage, type Message } from '@bufbuild/protobuf';
 import { reflect, type ReflectMessage } from '@bufbuild/protobuf/reflect';
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from '../../../shared/errors.js';
 
 /**
- * SECURITY X2 at the edge: every string in every request, on every transport, before any handler
- * sees it. Handlers and domain code may then assume well-formed, visible text.
+ * docs/security.md X2 at the edge: every string in every request, on every transport, before any
+ * handler sees it. Handlers and domain code may then assume well-formed, visible text.
  *
  * Invalid UTF-8: every decoder on our paths (grpc-js + protobuf-es, connect-node's binary and
  * JSON codecs) is a replacing decoder, so a bad sequence arrives here as U+FFFD. Checking for

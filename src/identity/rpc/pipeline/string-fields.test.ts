@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { ListUsersResponseSchema } from '../../gen/identity/v1/admin_pb.js';
-import { ChangePasswordRequestSchema, CompleteMfaRequestSchema, LoginRequestSchema } from '../../gen/identity/v1/auth_pb.js';
-import { LatchError } from '../../shared/errors.js';
+import { ListUsersResponseSchema } from '../../../gen/identity/v1/admin_pb.js';
+import { ChangePasswordRequestSchema, CompleteMfaRequestSchema, LoginRequestSchema } from '../../../gen/identity/v1/auth_pb.js';
+import { LatchError } from '../../../shared/errors.js';
 import { assertCleanStrings } from './string-fields.js';
 
 function outcome(run: () => void): string {
@@ -18,7 +18,7 @@ function outcome(run: () => void): string {
 
 const login = (email: string, password = 'pw') => () => assertCleanStrings(LoginRequestSchema, create(LoginRequestSchema, { email, password }));
 
-describe('assertCleanStrings (SECURITY X2)', () => {
+describe('assertCleanStrings (docs/security.md X2)', () => {
   it('passes ordinary text, including non-Latin letters and emoji', () => {
     expect(outcome(login('ünïcödé@例子.广告', 'pässwörd 🔐'))).toBe('ok');
   });

@@ -17,9 +17,10 @@ import {
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from '@grpc/grpc-js';
-import type { Logger } from '../../shared/logger.js';
-import { peerAddressKey, requestDecodeFailureKey, undecodableRequest } from './context-keys.js';
-import { INTERNAL_MESSAGE } from './error-map.js';
+import type { Logger } from '../../../shared/logger.js';
+import { peerAddressKey, requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
+import { INTERNAL_MESSAGE, mapError } from '../pipeline/error-map.js';
+import { unimplemented } from '../unimplemented.js';
 
 /**
  * Mounts a protobuf-es service implementation (the same one connect-node serves) on grpc-js.
@@ -112,7 +113,7 @@ async function handle(
     contextValues: createContextValues().set(peerAddressKey, call.getPeer()),
   });
   try {
-    if (fn === undefined) throw new ConnectError(`${method.name} is not implemented`, Code.Unimplemented);
+    if (fn === undefined) throw mapError(unimplemented(method)).error;
     let request = call.request;
     if (request === UNDECODABLE) {
       // The pipeline fails the call, so it is logged and counted like any other (X1).

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Code, ConnectError, cors, createContextValues, type Interceptor } from '@connectrpc/connect';
-import type { Logger } from '../../shared/logger.js';
-import { peerAddressKey } from './context-keys.js';
-import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from './error-map.js';
+import type { Logger } from '../../../shared/logger.js';
+import { peerAddressKey } from '../pipeline/context-keys.js';
+import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from '../pipeline/error-map.js';
 import { guardedConnectNodeAdapter } from './http-decode-guard.js';
 import { answerProbe, listen, sendText } from './plain-http.js';
-import { MAX_MESSAGE_BYTES, type MountedService } from './grpc-server.js';
+import { MAX_MESSAGE_BYTES, type MountedService } from './mounted-service.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -32,7 +32,7 @@ const exposeHeaders = [...cors.exposedHeaders, errorIdHeader, retryAfterHeader].
 
 /**
  * Connect/gRPC-Web for browsers plus the probes and the JWKS, on plain HTTP/1.1. /metrics is on
- * the ops listener only (ops-server.ts, SECURITY X4).
+ * the ops listener only (ops-server.ts, docs/security.md X4).
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const { logger } = opts;

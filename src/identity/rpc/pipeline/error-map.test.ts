@@ -2,9 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
-import { LatchError, type ErrorKind } from '../../shared/errors.js';
-import { createLogger } from '../../shared/logger.js';
+import { RetryInfoSchema } from '../../../gen/google/rpc/error_details_pb.js';
+import { LatchError, type ErrorKind } from '../../../shared/errors.js';
+import { createLogger } from '../../../shared/logger.js';
 import { INTERNAL_MESSAGE, logLevelFor, toConnectError } from './error-map.js';
 
 function capture() {
@@ -99,7 +99,7 @@ describe('toConnectError', () => {
   });
 });
 
-describe('database outages (SECURITY I3, I5)', () => {
+describe('database outages (docs/security.md I3, I5)', () => {
   // Shapes as they arrive: pg's own errors, knex's pool error, and MikroORM's DriverException
   // wrapping (which keeps `code`, renames the error and gets the statement prepended by knex).
   const pgError = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});

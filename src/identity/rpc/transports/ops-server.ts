@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from '../../../shared/logger.js';
 import { answerProbe, listen, sendText } from './plain-http.js';
 
 export interface OpsServerOptions {
@@ -20,7 +20,7 @@ export interface RunningOpsServer {
 }
 
 /**
- * Operator endpoints on a listener of their own (SECURITY X4): /metrics tells the Node version,
+ * Operator endpoints on a listener of their own (docs/security.md X4): /metrics tells the Node version,
  * memory and per-method error counts, which is for the operator's scraper, not for the browsers
  * that reach HTTP_PORT. /healthz and /readyz are here too, for probes that only reach this port.
  */

@@ -15,17 +15,18 @@ import {
   universalResponseToNodeResponse,
   type ConnectNodeAdapterOptions,
 } from '@connectrpc/connect-node';
-import { LatchError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { requestDecodeFailureKey, undecodableRequest } from './context-keys.js';
+import { LatchError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import { requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
 
 /**
  * connect-node decodes the request before any interceptor runs and answers a body it cannot parse
  * with INTERNAL ("parse binary: ..."), outside our pipeline: no access-log line, no metrics. The
  * codecs are not pluggable, so this wraps each route's handler instead: it reads and decodes the
  * body first, and when that fails it hands connect an empty (valid) message plus the reason under
- * `requestDecodeFailureKey`; pipeline.ts then fails the call with INVALID_ARGUMENT like any other
- * bad request (SECURITY X1). grpc-adapter.ts does the same for the grpc-js port.
+ * `requestDecodeFailureKey`; the pipeline (pipeline/request-hygiene.ts) then fails the call with
+ * INVALID_ARGUMENT like any other bad request (docs/security.md X1). grpc-adapter.ts does the same
+ * for the grpc-js port.
  */
 
 export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {

@@ -7,13 +7,14 @@ import {
   createHandlerContext,
   createRouterTransport,
 } from '@connectrpc/connect';
-import { AuthService } from '../../gen/identity/v1/auth_pb.js';
-import { AdminService } from '../../gen/identity/v1/admin_pb.js';
-import { TokenIntrospectionService } from '../../gen/identity/v1/introspection_pb.js';
-import { authImpl, captureLogs, fakeAuth, introspectionImpl, secrets } from '../../../test/rpc/fakes.js';
+import { AuthService } from '../../../gen/identity/v1/auth_pb.js';
+import { AdminService } from '../../../gen/identity/v1/admin_pb.js';
+import { TokenIntrospectionService } from '../../../gen/identity/v1/introspection_pb.js';
+import { authImpl, captureLogs, fakeAuth, introspectionImpl, secrets } from '../../../../test/rpc/fakes.js';
 import { peerAddressKey } from './context-keys.js';
 import { createMetrics } from './metrics.js';
-import { codeName, wrapService, type PipelineOptions } from './pipeline.js';
+import { codeName } from './access-log.js';
+import { wrapService, type PipelineOptions } from './wrap-service.js';
 
 function setup() {
   const logs = captureLogs();

@@ -1,7 +1,7 @@
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 
 /**
- * Who may call what (API.md, "auth" column). Keyed by `${service.typeName}/${method.name}`;
+ * Who may call what (README.md, "The API in short"). Keyed by `${service.typeName}/${method.name}`;
  * method-policy.test.ts fails when a generated method has no entry, and an entry that is missing
  * at run time anyway falls back to 'user' so a new method is never accidentally public.
  */
@@ -9,7 +9,7 @@ export type AuthRequirement = 'none' | 'user' | 'admin' | 'caller';
 
 export interface MethodPolicy {
   auth: AuthRequirement;
-  /** Reachable by a user whose password must change first (API.md: "allowed while password_must_change"). */
+  /** Reachable by a user whose password must change first (ChangePassword, GetCurrentUser, LogoutAll). */
   allowWhilePasswordMustChange?: boolean;
 }
 

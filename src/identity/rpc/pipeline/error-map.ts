@@ -1,9 +1,9 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
-import { RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
-import { LatchError, type ErrorKind } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { databaseOutage } from '../persistence/database-outage.js';
+import { RetryInfoSchema } from '../../../gen/google/rpc/error_details_pb.js';
+import { LatchError, type ErrorKind } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import { databaseOutage } from '../../persistence/database-outage.js';
 
 /**
  * The one place where errors become wire errors (and where their log level is chosen). Both
@@ -77,8 +77,8 @@ function fromLatchError(err: LatchError): ConnectError {
 export const DATABASE_RETRY_AFTER_MS = 1000;
 
 /**
- * A database that is down or not answering in time is UNAVAILABLE with retry info (SECURITY I3,
- * I5), never INTERNAL: domain code lets driver errors through, so they are recognised here, once.
+ * A database that is down or not answering in time is UNAVAILABLE with retry info
+ * (docs/security.md I3, I5), never INTERNAL: domain code lets driver errors through, so they are recognised here, once.
  * An `internal` LatchError wrapping such a failure is the same outage.
  */
 function databaseOutageOf(err: unknown): MappedError | undefined {

@@ -1,0 +1,85 @@
+import { performance } from 'node:perf_hooks';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import type { DescMethod, DescService } from '@bufbuild/protobuf';
+import type { Logger } from '../../../shared/logger.js';
+import { unimplemented } from '../unimplemented.js';
+import { writeAccessLine, codeName } from './access-log.js';
+import { authenticate, type Authenticator } from './auth-policy.js';
+import { trustedProxyList } from './client-address.js';
+import { recordClientInfo } from './client-info.js';
+import { mapError, type MappedError } from './error-map.js';
+import { methodPolicies, policyFor, type MethodPolicy } from './method-policy.js';
+import { callFinished, callStarted, type RpcMetrics } from './metrics.js';
+import { checkRequest } from './request-hygiene.js';
+
+/**
+ * Everything every call goes through, whichever transport carried it, in this order: client
+ * info, request hygiene (a body that did not decode, bad strings), the method's auth policy, the
+ * handler, error mapping, one log line per call (failures included) and metrics. Each step lives
+ * in a file of its own; this composes them. Both transports mount the implementation this returns.
+ */
+
+export interface PipelineOptions {
+  auth: Authenticator;
+  logger: Logger;
+  metrics: RpcMetrics;
+  /** TRUSTED_PROXIES: IPs or CIDRs whose X-Forwarded-For we believe. */
+  trustedProxies: readonly string[];
+  policies?: Readonly<Record<string, MethodPolicy>>;
+}
+
+type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
+
+export function wrapService<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  opts: PipelineOptions,
+): ServiceImpl<S> {
+  const proxies = trustedProxyList(opts.trustedProxies);
+  const out: Record<string, UnaryFn> = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== 'unary') {
+      throw new Error(`${service.typeName}/${method.name}: only unary methods are supported`);
+    }
+    const given = (impl as Record<string, UnaryFn | undefined>)[method.localName];
+    const fn: UnaryFn =
+      given?.bind(impl) ??
+      (() => {
+        throw unimplemented(method);
+      });
+    out[method.localName] = wrapMethod(service, method, fn, policyFor(service, method, opts.policies ?? methodPolicies), proxies, opts);
+  }
+  return out as unknown as ServiceImpl<S>;
+}
+
+function wrapMethod(
+  service: DescService,
+  method: DescMethod,
+  fn: UnaryFn,
+  policy: MethodPolicy,
+  proxies: ReturnType<typeof trustedProxyList>,
+  opts: PipelineOptions,
+): UnaryFn {
+  const rpc = `${service.typeName}/${method.name}`;
+  const { logger, metrics, auth } = opts;
+  return async (req, ctx) => {
+    const start = performance.now();
+    const info = recordClientInfo(ctx, proxies);
+    const call = { service: service.typeName, method: method.name, transport: ctx.protocolName };
+    callStarted(metrics, call);
+    let failure: MappedError | undefined;
+    try {
+      checkRequest(method.input, req, ctx);
+      await authenticate(policy, ctx, auth);
+      return await fn(req, ctx);
+    } catch (err) {
+      failure = mapError(err);
+      throw failure.error;
+    } finally {
+      const seconds = (performance.now() - start) / 1000;
+      const code = codeName(failure?.error.code);
+      callFinished(metrics, call, code, seconds);
+      writeAccessLine(logger, rpc, code, seconds, info, ctx, failure);
+    }
+  };
+}
