@@ -10,8 +10,12 @@ import { TokenIntrospectionService as IntrospectionRpc } from '../gen/identity/v
 import { LoginThrottle } from './abuse/login-throttle.js';
 import { SignupThrottle } from './abuse/signup-throttle.js';
 import { AccountService } from './account/account-service.js';
+import { PasswordAttempts } from './account/password-attempts.js';
+import { UserEntity } from './account/user.entity.js';
+import { UserStore } from './account/user-store.js';
 import { AdminService } from './admin/admin-service.js';
 import { bootstrapAdmin } from './admin/bootstrap.js';
+import { OutboxEntity } from './events/outbox.entity.js';
 import { startEvents, type EventsRuntime } from './events/runtime.js';
 import { CallerCredentials } from './introspection/caller-credentials.js';
 import { IntrospectionService } from './introspection/introspection-service.js';
@@ -20,20 +24,29 @@ import { createMfaAttemptLimiter } from './mfa/mfa-attempt-limiter.js';
 import { MfaService } from './mfa/mfa-service.js';
 import { PasswordHasher } from './password/hasher.js';
 import { PasswordPolicy } from './password/policy.js';
-import { openDatabase, type Database } from './persistence/database.js';
-import { loadOrCreateLocalSecret } from './persistence/local-secrets.js';
-import { startGrpcServer } from './rpc/grpc-server.js';
+import { openDatabase, type Database, type EntityList } from './persistence/database.js';
+import { assertPortsFree } from './process/listen-ports.js';
+import { loadOrCreateLocalSecret } from './secrets/local-secrets.js';
+import { startGrpcServer } from './rpc/transports/grpc-server.js';
 import { adminHandlers } from './rpc/handlers/admin-handlers.js';
 import { authHandlers } from './rpc/handlers/auth-handlers.js';
 import { introspectionHandlers } from './rpc/handlers/introspection-handlers.js';
-import { startHttpServer } from './rpc/http-server.js';
-import { createMetrics } from './rpc/metrics.js';
-import { startOpsServer } from './rpc/ops-server.js';
-import { wrapService, type Authenticator } from './rpc/pipeline.js';
-import { SessionIssuer } from './session/session-issuer.js';
+import { startHttpServer } from './rpc/transports/http-server.js';
+import { createMetrics } from './rpc/pipeline/metrics.js';
+import { startOpsServer } from './rpc/transports/ops-server.js';
+import type { Authenticator } from './rpc/pipeline/auth-policy.js';
+import { wrapService } from './rpc/pipeline/wrap-service.js';
+import { PasswordChange } from './signin/password-change.js';
+import { SessionIssuer } from './signin/session-issuer.js';
+import { SignInService } from './signin/sign-in-service.js';
 import { SessionService } from './session/session-service.js';
+import { SessionStore } from './session/session-store.js';
 import { AccessTokens } from './token/access-token.js';
 import { SigningKeyStore } from './token/key-store.js';
+import { SigningKeyEntity } from './token/signing-key.entity.js';
+
+/** Every entity the service maps through MikroORM, from the domains that own them. */
+export const identityEntities: EntityList = [UserEntity, SigningKeyEntity, OutboxEntity];
 
 export interface IdentityApp {
   grpcPort: number;
@@ -93,6 +106,11 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
   };
 
   try {
+    await assertPortsFree([
+      { variable: 'GRPC_PORT', host: config.BIND_ADDRESS, port: config.GRPC_PORT },
+      { variable: 'HTTP_PORT', host: config.BIND_ADDRESS, port: config.HTTP_PORT },
+      { variable: 'OPS_PORT', host: config.OPS_BIND_ADDRESS, port: config.OPS_PORT },
+    ]);
     const db = await openDatabase({
       databaseUrl: config.DATABASE_URL,
       dataDir: config.DATA_DIR,
@@ -103,6 +121,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
         statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
       },
       logger,
+      entities: identityEntities,
     });
     cleanup.push(() => db.close());
     const { orm } = db;
@@ -128,7 +147,8 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       await redisReady(redis, 5000, logger);
     }
 
-    const users = new UserStateCache(orm, { isLive: () => events.bus.isLive() }, config.INTROSPECTION_CACHE_TTL_MS, clock, logger);
+    const userStore = new UserStore(orm);
+    const users = new UserStateCache(userStore, { isLive: () => events.bus.isLive() }, config.INTROSPECTION_CACHE_TTL_MS, clock, logger);
     const events = await startEvents(config, { orm, logger, clock });
     cleanup.push(() => events.stop());
     events.bus.onRevoked((userId) => users.invalidate(userId));
@@ -181,6 +201,8 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
 
     const sessions = new SessionService(
       orm,
+      new SessionStore(orm),
+      userStore,
       box,
       {
         idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL_SECONDS * 1000,
@@ -209,21 +231,11 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
         logger,
       }),
     });
-    const accounts = new AccountService({
-      orm,
-      hasher,
-      policy,
-      throttle,
-      signup,
-      sessions,
-      issuer,
-      mfa,
-      clock,
-      logger,
-      signupEnabled: config.SIGNUP_ENABLED,
-      passwordMaxBytes: config.PASSWORD_MAX_BYTES,
-    });
-    const admin = new AdminService(orm, sessions, mfa, clock);
+    const attempts = new PasswordAttempts({ orm, throttle, clock, logger, passwordMaxBytes: config.PASSWORD_MAX_BYTES });
+    const accounts = new AccountService({ users: userStore, attempts, hasher, policy, signup, clock, signupEnabled: config.SIGNUP_ENABLED });
+    const signIn = new SignInService({ users: userStore, attempts, hasher, mfa, issuer, clock, logger });
+    const passwordChange = new PasswordChange({ orm, users: userStore, accounts, sessions, issuer, hasher, policy, clock });
+    const admin = new AdminService(orm, userStore, sessions, mfa, clock);
 
     if (config.ADMIN_EMAIL && config.ADMIN_PASSWORD) {
       await bootstrapAdmin(orm, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, { hasher, policy, clock, logger });
@@ -244,7 +256,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     const metrics = createMetrics();
     const pipeline = { auth, logger, metrics, trustedProxies: config.TRUSTED_PROXIES };
     const services = [
-      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, sessions, issuer, mfa }), pipeline) },
+      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, signIn, passwordChange, sessions, issuer, mfa }), pipeline) },
       { service: IntrospectionRpc, impl: wrapService(IntrospectionRpc, introspectionHandlers({ introspection, jwks: () => keys.jwksJson() }), pipeline) },
       { service: AdminRpc, impl: wrapService(AdminRpc, adminHandlers(admin), pipeline) },
     ];

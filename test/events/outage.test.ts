@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEvents, type EventsConnection } from '../../src/identity/events/nats.js';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
-import { enqueue, passwordResetRequested } from '../../src/identity/events/outbox.js';
+import { passwordResetRequested } from '../../src/identity/events/event-messages.js';
+import { enqueue } from '../../src/identity/events/outbox-store.js';
 import { OutboxRelay } from '../../src/identity/events/relay.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';

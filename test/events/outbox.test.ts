@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
-import { enqueue, securityAlert, sessionsRevoked } from '../../src/identity/events/outbox.js';
+import { sessionsRevoked } from '../../src/identity/events/event-messages.js';
+import { enqueue } from '../../src/identity/events/outbox-store.js';
+import { securityAlert } from '../../src/identity/events/security-alert.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -17,7 +18,7 @@ describe('outbox enqueue (E1: the event commits with the change)', () => {
   });
 
   const alert = () =>
-    securityAlert({ userId: 'u-1', email: 'a@example.com', kind: SecurityAlertKind.PASSWORD_CHANGED, clientIp: '192.0.2.1', userAgent: 'ua', occurredAtMs: clock.nowMs() });
+    securityAlert({ userId: 'u-1', email: 'a@example.com', kind: 'password_changed', clientIp: '192.0.2.1', userAgent: 'ua', occurredAtMs: clock.nowMs() });
 
   it('leaves no row when the transaction fails, even after a flush', async () => {
     const e = alert();

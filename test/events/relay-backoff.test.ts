@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
-import { enqueue, passwordResetRequested } from '../../src/identity/events/outbox.js';
+import { passwordResetRequested } from '../../src/identity/events/event-messages.js';
+import { enqueue } from '../../src/identity/events/outbox-store.js';
 import { OutboxRelay, type EventPublisher } from '../../src/identity/events/relay.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';

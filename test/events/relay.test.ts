@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
 import { connectEvents, type EventsConnection } from '../../src/identity/events/nats.js';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
-import { enqueue, securityAlert, type BuiltEvent } from '../../src/identity/events/outbox.js';
+import type { BuiltEvent } from '../../src/identity/events/event-messages.js';
+import { enqueue } from '../../src/identity/events/outbox-store.js';
+import { securityAlert } from '../../src/identity/events/security-alert.js';
 import { OutboxRelay, type EventPublisher } from '../../src/identity/events/relay.js';
+import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase } from '../../src/identity/persistence/database.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -13,7 +15,7 @@ import { describeWithNats, services } from '../helpers/services.js';
 import { deleteStream, randomStream, streamMessages, waitFor } from './support.js';
 
 const alert = (userId = 'u-1'): BuiltEvent =>
-  securityAlert({ userId, email: `${userId}@example.com`, kind: SecurityAlertKind.REFRESH_TOKEN_REUSE, clientIp: '192.0.2.1', userAgent: 'ua', occurredAtMs: Date.now() });
+  securityAlert({ userId, email: `${userId}@example.com`, kind: 'refresh_token_reuse', clientIp: '192.0.2.1', userAgent: 'ua', occurredAtMs: Date.now() });
 
 async function commit(orm: MikroORM, events: BuiltEvent[]): Promise<void> {
   await orm.em.fork().transactional(async (tx) => {
@@ -111,7 +113,7 @@ describeWithNats('OutboxRelay → JetStream (shared NATS, private stream)', () =
 
   it('two relays on one database: every event is sent once and stored once', async () => {
     await clearOutbox(t.db.orm);
-    const second = await openDatabase({ databaseUrl: t.url, dataDir: '/nonexistent', poolMax: 4, logger: silentLogger });
+    const second = await openDatabase({ databaseUrl: t.url, dataDir: '/nonexistent', poolMax: 4, logger: silentLogger, entities: identityEntities });
     const before = (await streamMessages(events.nc, streamName)).length;
     const batch = Array.from({ length: 60 }, (_, i) => alert(`pair-${i}`));
     const a = counting(events.publisher, 2);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEvents, type EventsConnection } from '../../src/identity/events/nats.js';
-import { sessionsRevoked } from '../../src/identity/events/outbox.js';
+import { sessionsRevoked } from '../../src/identity/events/event-messages.js';
 import { NatsRevocationBus } from '../../src/identity/events/revocation-bus.js';
 import { subjectFor } from '../../src/identity/events/subjects.js';
 import { silentLogger } from '../../src/shared/logger.js';

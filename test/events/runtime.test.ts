@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
-import { enqueue, passwordResetRequested, securityAlert, sessionsRevoked } from '../../src/identity/events/outbox.js';
+import { passwordResetRequested, sessionsRevoked } from '../../src/identity/events/event-messages.js';
+import { enqueue } from '../../src/identity/events/outbox-store.js';
+import { securityAlert } from '../../src/identity/events/security-alert.js';
 import { startEvents, type EventsRuntime } from '../../src/identity/events/runtime.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -46,7 +47,7 @@ describe('startEvents without NATS (in-process mode)', () => {
   it('logs reset requests and alerts without the reset link', async () => {
     await t.db.orm.em.fork().transactional(async (tx) => {
       enqueue(tx, passwordResetRequested({ userId: 'user-r', email: 'r@example.com', resetUrl: `https://app.example/reset#${RESET_TOKEN}`, expiresAtMs: Date.now() + 60_000 }), systemClock);
-      enqueue(tx, securityAlert({ userId: 'user-r', email: 'r@example.com', kind: SecurityAlertKind.PASSWORD_RESET, clientIp: '192.0.2.9', userAgent: 'ua', occurredAtMs: Date.now() }), systemClock);
+      enqueue(tx, securityAlert({ userId: 'user-r', email: 'r@example.com', kind: 'password_reset', clientIp: '192.0.2.9', userAgent: 'ua', occurredAtMs: Date.now() }), systemClock);
     });
     events.relay.kick();
     await waitFor(() => log.lines().some((l) => l.event === 'security_alert'), 2_000);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort } from '../../src/identity/persistence/embedded-postgres-host.js';
+import { freePort } from '../../src/identity/persistence/embedded/embedded-postgres-host.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 
 /** A random stream name and subject prefix, so parallel runs on one server never meet. */

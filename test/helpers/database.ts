@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { knex } from '@mikro-orm/postgresql';
 import { silentLogger } from '../../src/shared/logger.js';
+import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
 import { services } from './services.js';
 
@@ -33,7 +34,7 @@ export async function createTestDatabase(opts: { poolMax?: number } = {}): Promi
   const empty = await createEmptyTestDatabase();
   let db: Database;
   try {
-    db = await openDatabase({ databaseUrl: empty.url, dataDir: '/nonexistent', poolMax: opts.poolMax ?? 4, logger: silentLogger });
+    db = await openDatabase({ databaseUrl: empty.url, dataDir: '/nonexistent', poolMax: opts.poolMax ?? 4, logger: silentLogger, entities: identityEntities });
   } catch (e) {
     await empty.drop();
     throw e;

@@ -7,7 +7,7 @@ import { knex } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { silentLogger } from '../../src/shared/logger.js';
-import { startEmbeddedPostgres } from '../../src/identity/persistence/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../../src/identity/persistence/embedded/embedded-postgres.js';
 import type { ServiceUrls } from './services.js';
 
 /**

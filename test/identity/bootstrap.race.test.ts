@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapAdmin, type BootstrapOutcome } from '../../src/identity/admin/bootstrap.js';
+import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
 import type { PasswordHasher } from '../../src/identity/password/hasher.js';
 import { PasswordPolicy } from '../../src/identity/password/policy.js';
@@ -29,7 +30,7 @@ describe('admin bootstrap across replicas starting at once (B1)', () => {
     // Separate ORMs and pools, as separate processes would have. A generous statement timeout:
     // the contenders are meant to wait on locks here.
     for (let i = 0; i < REPLICAS; i++) {
-      replicas.push(await openDatabase({ databaseUrl: tdb.url, dataDir: '/nonexistent', poolMax: 2, logger: silentLogger, waits: { statementTimeoutMs: 60_000 } }));
+      replicas.push(await openDatabase({ databaseUrl: tdb.url, dataDir: '/nonexistent', poolMax: 2, logger: silentLogger, waits: { statementTimeoutMs: 60_000 }, entities: identityEntities }));
     }
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/identity/persistence/embedded-postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/identity/persistence/embedded/embedded-postgres.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { deleteStream, randomStream, waitFor } from '../events/support.js';
 import { bearer, signUp, startTestIdentity, type TestIdentity } from '../helpers/identity.js';

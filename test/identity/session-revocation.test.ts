@@ -3,6 +3,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionsRevokedSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { IntrospectionService } from '../../src/identity/introspection/introspection-service.js';
+import { UserStore } from '../../src/identity/account/user-store.js';
 import { UserStateCache } from '../../src/identity/introspection/user-state-cache.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -132,7 +133,7 @@ describe('ending one session (R8)', () => {
     }
     await sleep(10);
     const cache = (max: number) =>
-      new UserStateCache(t.app.internals.db.orm, { isLive: () => true }, 60_000, systemClock, silentLogger, { maxRevokedSessions: max });
+      new UserStateCache(new UserStore(t.app.internals.db.orm), { isLive: () => true }, 60_000, systemClock, silentLogger, { maxRevokedSessions: max });
 
     const roomy = cache(10);
     const all = await roomy.get(u.session.user!.id);

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { SecurityAlertSchema, SecurityAlertKind } from '../../src/gen/identity/events/v1/events_pb.js';
+import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
 import { base32Decode } from '../../src/identity/mfa/base32.js';
 import { generateTotp } from '../../src/identity/mfa/totp.js';
@@ -71,7 +72,7 @@ export async function createMfaFixture(overrides: Partial<MfaServiceDeps> = {}):
     mfa: build(tdb.db.orm),
     logs: () => captured,
     async replica() {
-      const db = await openDatabase({ databaseUrl: tdb.url, dataDir: '/nonexistent', poolMax: 12, logger: silentLogger });
+      const db = await openDatabase({ databaseUrl: tdb.url, dataDir: '/nonexistent', poolMax: 12, logger: silentLogger, entities: identityEntities });
       replicas.push(db);
       return { mfa: build(db.orm), orm: db.orm };
     },

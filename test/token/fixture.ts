@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { SecretBox } from '../../src/shared/secret-box.js';
+import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
 import { AccessTokens } from '../../src/identity/token/access-token.js';
 import type { SigningAlgorithm } from '../../src/identity/token/key-material.js';
@@ -56,7 +57,7 @@ export class TokenWorld {
 
   /** A second process on the same database: its own connection pool, key cache and timers. */
   async openReplica(over: Partial<SigningKeyStoreOptions> = {}): Promise<Replica & { db: Database }> {
-    const db = await openDatabase({ databaseUrl: this.test.url, dataDir: '/nonexistent', poolMax: 2, logger: silentLogger });
+    const db = await openDatabase({ databaseUrl: this.test.url, dataDir: '/nonexistent', poolMax: 2, logger: silentLogger, entities: identityEntities });
     this.extraDbs.push(db);
     const store = await this.openStore({ orm: db.orm, ...over });
     return { db, store, tokens: this.accessTokens(store) };

@@ -2,7 +2,7 @@ import { domainToASCII } from 'node:url';
 import { invalidArgument } from '../../shared/errors.js';
 
 /**
- * One canonical form per mailbox (SECURITY X2): two spellings that look the same must not become
+ * One canonical form per mailbox (docs/security.md X2): two spellings that look the same must not become
  * two accounts, and nothing invisible or markup-like is stored. Register, Login, the admin
  * bootstrap and the admin API all go through here, so they compare the same form.
  */

@@ -1,4 +1,5 @@
-import type { Role, User } from './user.entity.js';
+import { msOf } from '../persistence/row-values.js';
+import type { Role } from './user.entity.js';
 
 /** What leaves the domain about a user: never a hash or secret. */
 export interface UserView {
@@ -11,14 +12,26 @@ export interface UserView {
   createdAtMs: number;
 }
 
-export function toUserView(u: User, totpEnabled = false): UserView {
+/** The user fields a view is made of, from the entity or from a joined row named the same. */
+export interface UserFields {
+  id: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  passwordMustChange: boolean;
+  totpEnabled?: boolean | null;
+  createdAt: Date | string;
+}
+
+/** The one user -> UserView mapping. A user just inserted has no second factor yet. */
+export function toUserView(u: UserFields): UserView {
   return {
     id: u.id,
     email: u.email,
     role: u.role,
     disabled: u.disabled,
     passwordMustChange: u.passwordMustChange,
-    totpEnabled,
-    createdAtMs: u.createdAt.getTime(),
+    totpEnabled: u.totpEnabled === true,
+    createdAtMs: msOf(u.createdAt),
   };
 }

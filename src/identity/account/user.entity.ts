@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { totpEnabledSql } from '../mfa/mfa-store.js';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,6 +18,8 @@ export const UserEntity = defineEntity({
     tokensValidAfter: p.datetime(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
+    /** Read with the row (no second round trip); mfa/ owns the question. Never written. */
+    totpEnabled: p.formula<boolean>((table) => totpEnabledSql(`${table.alias}.id`)).type('boolean').nullable(),
   }),
 });
 

@@ -1,7 +1,8 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import { LatchError, invalidArgument } from '../../shared/errors.js';
-import { UserEntity, ROLES, type Role } from '../account/user.entity.js';
+import { ROLES, type Role } from '../account/user.entity.js';
+import type { UserPatch, UserStore } from '../account/user-store.js';
 import { toUserView, type UserView } from '../account/user-view.js';
 import type { MfaClient, MfaService } from '../mfa/mfa-service.js';
 import type { SessionService } from '../session/session-service.js';
@@ -22,6 +23,7 @@ export interface UserPage {
 export class AdminService {
   constructor(
     private readonly orm: MikroORM,
+    private readonly users: UserStore,
     private readonly sessions: SessionService,
     private readonly mfa: MfaService,
     private readonly clock: Clock,
@@ -32,24 +34,18 @@ export class AdminService {
     if (emailPrefix.length > 254) throw invalidArgument('email_prefix', 'must be at most 254 characters');
     const size = pageSize || DEFAULT_PAGE;
     const after = decodePageToken(pageToken);
-    const where: Record<string, unknown> = {};
-    if (after) where.email = { $gt: after };
-    if (emailPrefix) {
-      // Emails are stored trimmed, NFC and lower-cased (account/email.ts); a prefix is compared in that form.
-      const escaped = emailPrefix.trim().normalize('NFC').toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
-      where.email = { ...(where.email as object), $like: `${escaped}%` };
-    }
-    const users = await this.orm.em.fork().find(UserEntity, where, { orderBy: { email: 'asc' }, limit: size + 1 });
+    // Emails are stored trimmed, NFC and lower-cased (account/email.ts); a prefix is compared in that form.
+    const prefix = emailPrefix ? emailPrefix.trim().normalize('NFC').toLowerCase() : undefined;
+    const users = await this.users.list({ after, emailPrefix: prefix, limit: size + 1 });
     const page = users.slice(0, size);
     const next = users.length > size ? encodePageToken(page[page.length - 1]!.email) : '';
-    const enrolled = await this.totpEnabledAmong(page.map((u) => u.id));
-    return { users: page.map((u) => toUserView(u, enrolled.has(u.id))), nextPageToken: next };
+    return { users: page.map(toUserView), nextPageToken: next };
   }
 
   async getUser(userId: string): Promise<UserView> {
-    const user = await this.orm.em.fork().findOne(UserEntity, { id: userId });
+    const user = await this.users.findById(userId);
     if (!user) throw notFound();
-    return toUserView(user, (await this.totpEnabledAmong([user.id])).has(user.id));
+    return toUserView(user);
   }
 
   async setDisabled(userId: string, disabled: boolean): Promise<UserView> {
@@ -74,7 +70,7 @@ export class AdminService {
     let notBefore = 0;
     let removed = false;
     const user = await this.orm.em.fork().transactional(async (em) => {
-      const found = await em.findOne(UserEntity, { id: userId });
+      const found = await this.users.findById(userId, em);
       if (!found) throw notFound();
       removed = await this.mfa.resetIn(em, userId, found.email, admin.client);
       notBefore = await this.sessions.revokeAllIn(em, userId, 'second_factor_reset');
@@ -83,7 +79,7 @@ export class AdminService {
     });
     this.sessions.revoked(userId, notBefore);
     await this.mfa.afterReset(userId, admin.userId, removed);
-    return toUserView(user, false);
+    return { ...toUserView(user), totpEnabled: false };
   }
 
   async revokeSessions(userId: string): Promise<void> {
@@ -91,33 +87,21 @@ export class AdminService {
     await this.sessions.revokeAll(userId, 'revoked_by_admin');
   }
 
-  private async update(userId: string, patch: Partial<{ disabled: boolean; role: Role; passwordMustChange: boolean }>, revokeReason?: string): Promise<UserView> {
+  private async update(userId: string, patch: UserPatch, revokeReason?: string): Promise<UserView> {
     let notBefore = 0;
     const view = await this.orm.em.fork().transactional(async (em) => {
       const removesAdmin = patch.role === 'user' || patch.disabled === true;
-      const admins = removesAdmin ? await lockActiveAdmins(em) : [];
-      const user = await em.findOne(UserEntity, { id: userId });
+      const admins = removesAdmin ? await this.users.lockActiveAdmins(em) : [];
+      const user = await this.users.findById(userId, em);
       if (!user) throw notFound();
       if (removesAdmin && admins.includes(userId) && admins.length === 1) throw lastAdmin();
-      em.assign(user, { ...patch, updatedAt: new Date(this.clock.nowMs()) });
+      this.users.update(em, user, patch, this.clock.nowMs());
       if (revokeReason) notBefore = await this.sessions.revokeAllIn(em, userId, revokeReason);
       await em.flush();
       return user;
     });
     if (revokeReason) this.sessions.revoked(userId, notBefore);
-    return toUserView(view, (await this.totpEnabledAmong([userId])).has(userId));
-  }
-
-  private async totpEnabledAmong(userIds: string[]): Promise<Set<string>> {
-    if (userIds.length === 0) return new Set();
-    const rows: { user_id: string }[] = await this.orm.em
-      .fork()
-      .execute(
-        // A JSON list: MikroORM inlines parameters and would flatten a one-element array.
-        `select user_id from totp_credentials where confirmed_at is not null and user_id in (select jsonb_array_elements_text(?::jsonb)::uuid)`,
-        [JSON.stringify(userIds)],
-      );
-    return new Set(rows.map((r) => r.user_id));
+    return toUserView(view);
   }
 }
 
@@ -125,17 +109,6 @@ const notFound = () => new LatchError('not_found', 'ERR_USER_NOT_FOUND', 'no suc
 
 const lastAdmin = () =>
   new LatchError('failed_precondition', 'ERR_LAST_ADMIN', 'this is the last active admin; make another user admin first');
-
-/**
- * B2: the ids of the active admins, row-locked until the transaction ends. Two admins demoting
- * each other at once both queue here (in id order, so without deadlock); the second then sees
- * the first's change, since PostgreSQL re-checks the WHERE clause of a row it waited for, and
- * finds itself the last one. Locked before the target is read, so the read is current.
- */
-async function lockActiveAdmins(em: EntityManager): Promise<string[]> {
-  const rows: { id: string }[] = await em.execute(`select id from users where role = 'admin' and not disabled order by id for update`);
-  return rows.map((r) => r.id);
-}
 
 function encodePageToken(email: string): string {
   return Buffer.from(JSON.stringify({ a: email }), 'utf8').toString('base64url');

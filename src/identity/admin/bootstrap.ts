@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { normalizeEmail } from '../account/email.js';
+import { UserStore } from '../account/user-store.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordPolicy } from '../password/policy.js';
-
-/** Any constant shared by every replica; serialises bootstraps so exactly one admin is created. */
-const BOOTSTRAP_LOCK = 0x6c617463; // "latc"
 
 export class BootstrapError extends Error {
   override readonly name = 'BootstrapError';
@@ -33,25 +30,18 @@ export async function bootstrapAdmin(
   } catch (err) {
     throw new BootstrapError(`ADMIN_EMAIL/ADMIN_PASSWORD rejected: ${(err as Error).message}`);
   }
-  const existing: { n: string }[] = await orm.em.fork().execute(`select count(*)::text as n from users where role = 'admin'`);
-  if (existing[0]?.n !== '0') return done('admin_exists');
+  const users = new UserStore(orm);
+  if ((await users.countAdmins()) > 0) return done('admin_exists');
   const hash = await deps.hasher.hash(input.password);
 
   const outcome = await orm.em.fork().transactional(async (em) => {
-    await em.execute(`select pg_advisory_xact_lock(?)`, [BOOTSTRAP_LOCK]);
-    const admins: { n: string }[] = await em.execute(`select count(*)::text as n from users where role = 'admin'`);
-    if (admins[0]?.n !== '0') return 'admin_exists' as const;
-    const taken: unknown[] = await em.execute(`select 1 from users where email = ?`, [email]);
-    if (taken.length > 0) {
+    await users.lockBootstrap(em);
+    if ((await users.countAdmins(em)) > 0) return 'admin_exists' as const;
+    if (await users.emailTaken(email, em)) {
       // Promoting an account someone else may have registered would hand them the admin role.
       throw new BootstrapError('ADMIN_EMAIL belongs to an existing non-admin account; choose another address or promote it with an existing admin');
     }
-    const now = new Date(deps.clock.nowMs());
-    await em.execute(
-      `insert into users (id, email, password_hash, role, password_must_change, created_at, updated_at) values (?, ?, ?, 'admin', true, ?, ?)`,
-      [randomUUID(), email, hash, now, now],
-      'run',
-    );
+    await users.insert({ email, passwordHash: hash, role: 'admin', passwordMustChange: true }, deps.clock.nowMs(), em);
     return 'created' as const;
   });
   return done(outcome);

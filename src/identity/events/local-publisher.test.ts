@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import { capturingLogger } from '../../../test/events/support.js';
 import { LocalEventPublisher } from './local-publisher.js';
-import { passwordResetRequested, securityAlert, sessionsRevoked } from './outbox.js';
+import { passwordResetRequested, sessionsRevoked } from './event-messages.js';
+import { securityAlert } from './security-alert.js';
 import { LocalRevocationBus } from './revocation-bus.js';
 import { subjectFor } from './subjects.js';
 
@@ -28,7 +28,7 @@ describe('LocalEventPublisher (in-process mode)', () => {
   it('logs a security alert by kind and user', async () => {
     const log = capturingLogger('trace');
     const publisher = new LocalEventPublisher({ logger: log.logger });
-    const e = securityAlert({ userId: 'user-8', email: 'b@example.com', kind: SecurityAlertKind.PASSWORD_CHANGED, clientIp: '198.51.100.1', userAgent: 'ua', occurredAtMs: 1 });
+    const e = securityAlert({ userId: 'user-8', email: 'b@example.com', kind: 'password_changed', clientIp: '198.51.100.1', userAgent: 'ua', occurredAtMs: 1 });
     await publisher.publish(subjectFor(e.name), e.payload, e.id);
     expect(log.lines()[0]).toMatchObject({ userId: 'user-8', kind: 'PASSWORD_CHANGED', event: 'security_alert' });
   });

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
+import { OutboxStore, type ClaimedEvent } from './outbox-store.js';
 import { DEFAULT_SUBJECT_PREFIX } from './subjects.js';
 
 /** Where the relay sends events: JetStream in production, the in-process publisher otherwise. */
@@ -39,23 +40,16 @@ export interface RelayRound {
   failed: number;
 }
 
-interface ClaimedRow {
-  id: string;
-  subject: string;
-  payload: Buffer;
-  attempts: number;
-}
-
 const MAX_ERROR_LENGTH = 500;
 
 /**
- * Publishes committed outbox rows (ARCHITECTURE.md "Events", SECURITY.md E1). Several replicas
+ * Publishes committed outbox rows (docs/architecture.md "Events", docs/security.md E1). Several replicas
  * run one each: rows are claimed with `for update skip locked` and leased, so in the normal case
  * each row is published by one relay once; after a crash or a lost ack a row is published again
  * with the same Nats-Msg-Id and JetStream drops the duplicate.
  */
 export class OutboxRelay {
-  private readonly orm: MikroORM;
+  private readonly store: OutboxStore;
   private readonly publisher: EventPublisher;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -72,7 +66,7 @@ export class OutboxRelay {
   private wake: (() => void) | undefined;
 
   constructor(options: OutboxRelayOptions) {
-    this.orm = options.orm;
+    this.store = new OutboxStore(options.orm);
     this.publisher = options.publisher;
     this.logger = options.logger;
     this.clock = options.clock;
@@ -159,50 +153,21 @@ export class OutboxRelay {
     });
   }
 
-  private knex() {
-    return this.orm.em.fork().getKnex();
-  }
-
-  private async claim(): Promise<ClaimedRow[]> {
+  private claim(): Promise<ClaimedEvent[]> {
     const now = this.clock.nowMs();
-    // One statement, so the row locks live only as long as it runs; the lease (next_attempt_at
-    // moved forward) is what keeps other relays off the rows while they are being published.
-    const result = await this.knex().raw<{ rows: ClaimedRow[] }>(
-      `with due as (
-         select id from outbox
-          where published_at is null and next_attempt_at <= ?
-          order by next_attempt_at
-          limit ?
-          for update skip locked
-       ), claimed as (
-         update outbox o set next_attempt_at = ?
-           from due where o.id = due.id
-         returning o.id, o.subject, o.payload, o.attempts, o.created_at
-       )
-       select id, subject, payload, attempts from claimed order by created_at, id`,
-      [new Date(now), this.batchSize, new Date(now + this.leaseMs)],
-    );
-    return result.rows;
+    return this.store.claim(new Date(now), this.batchSize, new Date(now + this.leaseMs));
   }
 
   private async markPublished(id: string): Promise<void> {
-    await this.knex().raw(`update outbox set published_at = ?, last_error = null where id = ?`, [
-      new Date(this.clock.nowMs()),
-      id,
-    ]);
+    await this.store.markPublished(id, new Date(this.clock.nowMs()));
   }
 
-  private async recordFailure(row: ClaimedRow, err: unknown): Promise<Date> {
+  private async recordFailure(row: ClaimedEvent, err: unknown): Promise<Date> {
     const attempts = row.attempts + 1;
     const delayMs = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** Math.min(attempts - 1, 30));
     const error = describe(err);
     const retryAt = new Date(this.clock.nowMs() + delayMs);
-    await this.knex().raw(`update outbox set attempts = ?, next_attempt_at = ?, last_error = ? where id = ?`, [
-      attempts,
-      retryAt,
-      error,
-      row.id,
-    ]);
+    await this.store.recordFailure(row.id, attempts, retryAt, error);
     // Never the payload: it may carry a reset link.
     this.logger.warn(
       { eventId: row.id, subject: row.subject, attempts, retryInMs: delayMs, err: error },
@@ -211,13 +176,11 @@ export class OutboxRelay {
     return retryAt;
   }
 
-  private async release(rows: ClaimedRow[], retryAt: Date): Promise<void> {
-    if (rows.length === 0) return;
-    // One array parameter: the driver sends a JS array as a PostgreSQL array literal.
-    await this.knex().raw(`update outbox set next_attempt_at = ? where id = any(?::uuid[]) and published_at is null`, [
-      retryAt,
+  private async release(rows: ClaimedEvent[], retryAt: Date): Promise<void> {
+    await this.store.release(
       rows.map((r) => r.id),
-    ]);
+      retryAt,
+    );
   }
 }
 

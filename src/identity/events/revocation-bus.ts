@@ -10,7 +10,7 @@ export type RevocationListener = (userId: string, notBeforeMs: number, sessionId
 
 /**
  * Tells this process that a user's tokens issued before `notBeforeMs`, or those of one of the
- * user's sessions, are revoked (SECURITY.md I4, R8). A cache may trust its entries only while the bus is live; otherwise it reads through to
+ * user's sessions, are revoked (docs/security.md I4, R8). A cache may trust its entries only while the bus is live; otherwise it reads through to
  * the database, so the revocation bound holds even while the broker is away.
  */
 export interface RevocationBus {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EventName, eventNameOf, streamSubjects, subjectFor } from './subjects.js';
 
 describe('event subjects', () => {
-  it('builds the documented subjects under the default prefix (API.md "Events")', () => {
+  it('builds the documented subjects under the default prefix (docs/api.md "Events")', () => {
     expect(subjectFor(EventName.securityAlert)).toBe('identity.events.security_alert');
     expect(subjectFor(EventName.passwordResetRequested)).toBe('identity.events.password_reset_requested');
     expect(subjectFor(EventName.sessionsRevoked)).toBe('identity.events.sessions_revoked');

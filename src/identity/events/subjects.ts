@@ -1,5 +1,5 @@
 /**
- * Event names and the JetStream subjects they travel on (API.md "Events").
+ * Event names and the JetStream subjects they travel on (docs/api.md "Events").
  *
  * The outbox stores the relative name so that the stream and prefix stay deployment settings:
  * tests run against their own random prefix and stream on a shared server without colliding.

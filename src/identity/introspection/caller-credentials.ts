@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { LatchError } from '../../shared/errors.js';
 
 /**
- * Introspection callers (API.md): only SHA-256 digests of the configured secrets are kept.
+ * Introspection callers (docs/api.md): only SHA-256 digests of the configured secrets are kept.
  * Every digest is compared, in constant time, whatever matches first.
  */
 export class CallerCredentials {

@@ -25,7 +25,7 @@ const INACTIVE = Object.freeze({ active: false as const });
 /**
  * "Who is this token?" — signature and claims first (no I/O), then the subject's current state:
  * disabled accounts, tokens issued before the user's tokens_valid_after and tokens of a session
- * ended on its own (their `sid`, SECURITY R8) are inactive. The same check authenticates callers
+ * ended on its own (their `sid`, docs/security.md R8) are inactive. The same check authenticates callers
  * of our own user-level RPCs.
  */
 export class IntrospectionService {

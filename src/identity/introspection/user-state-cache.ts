@@ -1,7 +1,7 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { UserStore, TokenStateRow } from '../account/user-store.js';
 import { msOf } from '../persistence/row-values.js';
 
 /** What Introspect needs to know about a token's subject beyond the signature. */
@@ -15,7 +15,7 @@ export interface UserState {
    * past the oldest revoked sessions when there were more than the list below can hold.
    */
   tokensValidAfterMs: number;
-  /** Sessions of the user ended one by one recently (SECURITY R8): their tokens (`sid`) are inactive. */
+  /** Sessions of the user ended one by one recently (docs/security.md R8): their tokens (`sid`) are inactive. */
   revokedSessions: ReadonlySet<string>;
 }
 
@@ -59,7 +59,7 @@ export class UserStateCache {
   private readonly revokedSessionWindowMs: number;
 
   constructor(
-    private readonly orm: MikroORM,
+    private readonly users: UserStore,
     private readonly bus: RevocationSource,
     private readonly ttlMs: number,
     private readonly clock: Clock,
@@ -109,51 +109,27 @@ export class UserStateCache {
    * user's other sessions then need a refresh, but no revoked session's token stays active.
    */
   private async load(userId: string): Promise<UserState | null> {
-    let rows: UserRow[];
+    let r: TokenStateRow | null;
     try {
-      rows = await this.orm.em.fork().execute(
-        `select u.email, u.role, u.disabled, u.password_must_change, u.tokens_valid_after,
-                r.ids as revoked_ids, r.n as revoked_count, r.oldest as revoked_oldest
-           from users u
-           left join lateral (
-             select array_agg(x.id::text order by x.revoked_at desc) as ids, count(*)::int as n, min(x.revoked_at) as oldest
-               from (select s.id, s.revoked_at from sessions s
-                      where s.user_id = u.id and s.revoked_at > greatest(u.tokens_valid_after, ?)
-                      order by s.revoked_at desc limit ?) x
-           ) r on true
-          where u.id = ?`,
-        [new Date(this.clock.nowMs() - this.revokedSessionWindowMs), this.maxRevokedSessions + 1, userId],
-      );
+      r = await this.users.readTokenState(userId, new Date(this.clock.nowMs() - this.revokedSessionWindowMs), this.maxRevokedSessions + 1);
     } catch (err) {
       this.logger.error({ err }, 'user state lookup failed');
       throw new LatchError('unavailable', 'ERR_BACKEND_UNAVAILABLE', 'identity backend unavailable, try again', { cause: err, retryAfterMs: 1000 });
     }
-    const r = rows[0];
     if (!r) return null;
-    let tokensValidAfterMs = msOf(r.tokens_valid_after);
-    const ids = r.revoked_ids ?? [];
-    if ((r.revoked_count ?? 0) > this.maxRevokedSessions && r.revoked_oldest !== null) {
-      tokensValidAfterMs = Math.max(tokensValidAfterMs, msOf(r.revoked_oldest) + 1);
+    let tokensValidAfterMs = msOf(r.tokensValidAfter);
+    const ids = r.revokedIds ?? [];
+    if ((r.revokedCount ?? 0) > this.maxRevokedSessions && r.revokedOldest !== null) {
+      tokensValidAfterMs = Math.max(tokensValidAfterMs, msOf(r.revokedOldest) + 1);
       this.logger.warn({ userId, kept: this.maxRevokedSessions }, 'more revoked sessions than tracked: older access tokens of the user are inactive');
     }
     return {
       email: r.email,
       role: r.role,
       disabled: r.disabled,
-      passwordMustChange: r.password_must_change,
+      passwordMustChange: r.passwordMustChange,
       tokensValidAfterMs,
       revokedSessions: new Set(ids.slice(0, this.maxRevokedSessions)),
     };
   }
-}
-
-interface UserRow {
-  email: string;
-  role: 'user' | 'admin';
-  disabled: boolean;
-  password_must_change: boolean;
-  tokens_valid_after: Date | string;
-  revoked_ids: string[] | null;
-  revoked_count: number | null;
-  revoked_oldest: Date | string | null;
 }

@@ -1,10 +1,10 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { SecurityAlertKind } from '../../gen/identity/events/v1/events_pb.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secret-box.js';
 import type { AttemptLimiter, Reservation } from '../abuse/attempt-limiter.js';
-import { enqueue, securityAlert } from '../events/outbox.js';
+import { enqueue } from '../events/outbox-store.js';
+import { securityAlert, type SecurityAlertKind } from '../events/security-alert.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import { BACKUP_CODE_COUNT, formatBackupCode, newBackupCodeSet, normalizeBackupCode } from './backup-code.js';
 import { base32Decode } from './base32.js';
@@ -128,7 +128,7 @@ export class MfaService {
       const now = this.now();
       if (!(await store.claimStep(em, userId, cred.secretEnc, step, { confirmAt: now }))) return false;
       await store.replaceBackupCodes(em, userId, hashes, now);
-      this.alert(em, SecurityAlertKind.TOTP_ENABLED, userId, email, client);
+      this.alert(em, 'totp_enabled', userId, email, client);
       return true;
     });
     if (!confirmed) return this.wrongCode(attempt);
@@ -166,7 +166,7 @@ export class MfaService {
     const done = await this.d.orm.em.fork().transactional(async (em) => {
       if (!(await this.claim(em, userId, claim, email, client))) return false;
       await store.deleteCredential(em, userId);
-      this.alert(em, SecurityAlertKind.TOTP_DISABLED, userId, email, client);
+      this.alert(em, 'totp_disabled', userId, email, client);
       return true;
     });
     if (!done) return this.wrongCode(attempt);
@@ -184,7 +184,7 @@ export class MfaService {
     const done = await this.d.orm.em.fork().transactional(async (em) => {
       if (!(await this.claim(em, userId, claim, email, client))) return false;
       await store.replaceBackupCodes(em, userId, hashes, this.now());
-      this.alert(em, SecurityAlertKind.BACKUP_CODES_REGENERATED, userId, email, client);
+      this.alert(em, 'backup_codes_regenerated', userId, email, client);
       return true;
     });
     if (!done) return this.wrongCode(attempt);
@@ -200,7 +200,7 @@ export class MfaService {
    */
   async resetIn(em: EntityManager, userId: string, email: string, client: MfaClient): Promise<boolean> {
     const removed = await store.deleteSecondFactor(em, userId);
-    if (removed) this.alert(em, SecurityAlertKind.SECOND_FACTOR_RESET, userId, email, client);
+    if (removed) this.alert(em, 'second_factor_reset', userId, email, client);
     return removed;
   }
 
@@ -306,7 +306,7 @@ export class MfaService {
   private async claim(em: EntityManager, userId: string, claim: Claim, email: string, client: MfaClient): Promise<boolean> {
     if (claim.kind === 'totp') return store.claimStep(em, userId, claim.secretEnc, claim.step);
     if (!(await store.claimBackupCode(em, claim.id, this.now()))) return false;
-    this.alert(em, SecurityAlertKind.BACKUP_CODE_USED, userId, email, client);
+    this.alert(em, 'backup_code_used', userId, email, client);
     return true;
   }
 
@@ -336,7 +336,7 @@ export class MfaService {
     this.d.logger.warn({ userId, clientIp: client.ip }, 'second factor locked after too many wrong codes');
     await this.d.orm.em
       .fork()
-      .transactional(async (em) => this.alert(em, SecurityAlertKind.MFA_LOCKED, userId, email, client))
+      .transactional(async (em) => this.alert(em, 'mfa_locked', userId, email, client))
       .catch((err: unknown) => this.d.logger.error({ err, userId }, 'MFA_LOCKED alert could not be queued'));
   }
 

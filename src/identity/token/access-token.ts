@@ -47,7 +47,7 @@ export interface AccessTokenOptions {
   audience: string;
   ttlSeconds: number;
   clock: Clock;
-  /** Clock skew tolerated on exp/nbf; at most 60, default 30 (SECURITY.md T4). */
+  /** Clock skew tolerated on exp/nbf; at most 60, default 30 (docs/security.md T4). */
   leewaySeconds?: number;
   /** Verified tokens remembered until their exp (0 disables); see verified-token-cache.ts. */
   cacheSize?: number;

@@ -17,7 +17,7 @@ import { SigningKeyEntity } from './signing-key.entity.js';
 
 /** Serialises key creation across replicas (pg_advisory_xact_lock); an arbitrary constant owned by this file. */
 const SIGNING_KEY_LOCK = '7310955541920512001';
-/** The largest clock leeway any verifier of ours accepts (SECURITY.md T4). */
+/** The largest clock leeway any verifier of ours accepts (docs/security.md T4). */
 export const MAX_LEEWAY_MS = 60_000;
 const DAY_MS = 86_400_000;
 /** Rows whose publication ended this long ago are deleted when a key is created. */
@@ -58,7 +58,7 @@ interface LoadedKey {
  * the same key and publishes the same JWKS. Reads are synchronous against an in-memory copy; the
  * copy is refreshed periodically, on an unknown kid (with a cooldown), and after this replica
  * creates a key. Keys are pre-published: the successor appears in the JWKS `prepublishMs` before
- * it starts signing, so relying parties that cache the JWKS already hold it (SECURITY.md T5).
+ * it starts signing, so relying parties that cache the JWKS already hold it (docs/security.md T5).
  */
 export class SigningKeyStore {
   private keys = new Map<string, LoadedKey>();
@@ -95,7 +95,7 @@ export class SigningKeyStore {
     const current = this.currentAt(now);
     if (!current || this.needsNewKey(now)) this.kick();
     if (!current?.privateKey) {
-      throw new LatchError('unavailable', 'ERR_SIGNING_KEY_UNAVAILABLE', 'no signing key is ready, try again', {
+      throw new LatchError('unavailable', 'ERR_SIGNING_KEYS_UNAVAILABLE', 'no signing key is ready, try again', {
         retryAfterMs: 1_000,
       });
     }
@@ -203,6 +203,7 @@ export class SigningKeyStore {
   private async createUnderLock(mode: 'ensure' | 'rotate'): Promise<void> {
     const { orm, clock, rotationMs, accessTokenTtlMs, algorithm, box } = this.o;
     await orm.em.fork().transactional(async (em) => {
+      // Lock: serialises key creation across replicas until this transaction ends.
       await em.execute(`select pg_advisory_xact_lock(${SIGNING_KEY_LOCK})`);
       const now = clock.nowMs();
       const live = await em.find(SigningKeyEntity, { signUntil: { $gt: new Date(now) } }, { orderBy: { signUntil: 'asc' } });

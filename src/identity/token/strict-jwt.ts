@@ -30,7 +30,7 @@ export interface StrictVerifyOptions {
 
 const encoder = new TextEncoder();
 
-/** Checks a leeway setting: SECURITY.md T4 caps it at 60 s whatever the configuration says. */
+/** Checks a leeway setting: docs/security.md T4 caps it at 60 s whatever the configuration says. */
 export function checkLeeway(leewaySeconds: number | undefined): number {
   const l = leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
   if (!Number.isFinite(l) || l < 0 || l > MAX_LEEWAY_SECONDS) {

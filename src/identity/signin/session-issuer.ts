@@ -2,9 +2,9 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { UserView } from '../account/user-view.js';
 import type { AccessTokens } from '../token/access-token.js';
 import type { ClientInfo } from '../../shared/client-info.js';
-import type { IssuedRefresh, SessionService } from './session-service.js';
+import type { IssuedRefresh, SessionService } from '../session/session-service.js';
 
-/** What a client receives after sign-in or refresh (API.md `session`). */
+/** What a client receives after sign-in or refresh (docs/api.md `session`). */
 export interface SessionTokens {
   accessToken: string;
   accessTokenExpiresAtMs: number;
