@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The only module that reads the environment. Every variable is documented here, in
- * .env.example and in the README; test/config/compose.test.ts keeps those three in step.
+ * .env.example and in docs/operations.md; test/config/compose.test.ts keeps those three in step.
  */
 
 const bool = z
@@ -20,7 +20,7 @@ const list = z
       .filter((x) => x.length > 0),
   );
 
-/** `name:secret` pairs; secrets of at least 32 characters (API.md, TokenIntrospectionService). */
+/** `name:secret` pairs; secrets of at least 32 characters (docs/api.md, TokenIntrospectionService). */
 const introspectionClients = list.transform((items, ctx) => {
   const out: { name: string; secret: string }[] = [];
   for (const item of items) {

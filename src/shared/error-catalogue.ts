@@ -1,4 +1,15 @@
-import type { ErrorKind } from './errors.js';
+/** The fixed set of RPC codes a LatchError can carry (there are no user-defined codes). */
+export type ErrorKind =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'not_found'
+  | 'already_exists'
+  | 'failed_precondition'
+  | 'resource_exhausted'
+  | 'unavailable'
+  | 'unimplemented'
+  | 'internal';
 
 /**
  * Every error id Latch puts on the wire (the `latch-error-id` trailer) or into its logs, once,

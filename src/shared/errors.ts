@@ -1,23 +1,6 @@
-import type { ErrorId } from './error-catalogue.js';
+import type { ErrorId, ErrorKind } from './error-catalogue.js';
 
-/**
- * The one error type domain code throws. `kind` is one of a fixed set of RPC codes (there are no
- * user-defined codes); `id` is a stable string callers and tests can switch on; `message` is safe
- * to show to the caller. The `cause` is for logs only and never reaches the wire.
- * Exactly one module (src/identity/rpc/pipeline/error-map.ts) turns these into wire errors.
- * Every id is listed, with its kind and meaning, in error-catalogue.ts.
- */
-export type ErrorKind =
-  | 'invalid_argument'
-  | 'unauthenticated'
-  | 'permission_denied'
-  | 'not_found'
-  | 'already_exists'
-  | 'failed_precondition'
-  | 'resource_exhausted'
-  | 'unavailable'
-  | 'unimplemented'
-  | 'internal';
+export type { ErrorKind } from './error-catalogue.js';
 
 export interface LatchErrorOptions {
   cause?: unknown;
@@ -27,6 +10,13 @@ export interface LatchErrorOptions {
   field?: string;
 }
 
+/**
+ * The one error type domain code throws. `kind` is one of a fixed set of RPC codes (there are no
+ * user-defined codes); `id` is a stable string callers and tests can switch on; `message` is safe
+ * to show to the caller. The `cause` is for logs only and never reaches the wire.
+ * Exactly one module (src/identity/rpc/pipeline/error-map.ts) turns these into wire errors.
+ * Every id is listed, with its kind and meaning, in error-catalogue.ts.
+ */
 export class LatchError extends Error {
   override readonly name = 'LatchError';
   readonly retryAfterMs?: number;

@@ -40,7 +40,7 @@ function pgError(code: string, constraint: string): DatabaseError {
   return e;
 }
 
-describe('logger err serializer (SECURITY X3)', () => {
+describe('logger err serializer (docs/security.md X3)', () => {
   it('logs a database error by SQLSTATE, constraint and table only', () => {
     const { logger, lines, text } = capture();
     const err = new CheckConstraintViolationException(pgError('23514', 'users_email_check'));

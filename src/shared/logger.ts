@@ -26,7 +26,7 @@ const REDACT = [
 ];
 
 /**
- * SECURITY X3: a database error's message, stack and `detail` carry the statement with its
+ * docs/security.md X3: a database error's message, stack and `detail` carry the statement with its
  * values inlined (knex writes "<sql with bindings> - <reason>"; PostgreSQL's detail says
  * "Key (email)=(...)"), so emails and password hashes would reach the log. Such errors are logged
  * by what identifies the failure, never by what it was doing.

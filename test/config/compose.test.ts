@@ -176,6 +176,13 @@ describe('Dockerfile', () => {
   });
 });
 
+describe('docs/operations.md', () => {
+  it('documents every variable of the schema', () => {
+    const text = readRepoFile('docs/operations.md');
+    expect(names.filter((n) => !text.includes(`\`${n}\``))).toEqual([]);
+  });
+});
+
 describe('.env.example', () => {
   const lines = parseEnvExample(readRepoFile('.env.example'));
   const documented = lines.map((l) => l.name);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, startTestIdentity, TEST_PASSWORD, type Clients, type TestIdentity } from '../helpers/identity.js';
 
-/** SECURITY X1, X2 against the whole service: emails have one form, and bad strings are caller mistakes. */
+/** docs/security.md X1, X2 against the whole service: emails have one form, and bad strings are caller mistakes. */
 
 const ADMIN_EMAIL = `hygiene-admin-${randomBytes(4).toString('hex')}@example.test`;
 const ADMIN_PASSWORD = 'hygiene-admin-bootstrap-8812-kq';

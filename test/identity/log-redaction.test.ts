@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, signUp, startTestIdentity, type TestIdentity } from '../helpers/identity.js';
 
 /**
- * SECURITY X3: a real database failure in the middle of a write must not put the statement's
+ * docs/security.md X3: a real database failure in the middle of a write must not put the statement's
  * parameters (email, new hash), the password or the caller's tokens into any log line.
  */
 describe('database failures are logged without secrets (X3)', () => {

@@ -6,7 +6,7 @@ import { bearer, signUp, startTestIdentity, uniqueEmail, type TestIdentity } fro
 import { describeWithRedis } from '../helpers/services.js';
 
 /**
- * SECURITY A4: every sign-in limit holds under concurrency. 100 wrong passwords sent at once
+ * docs/security.md A4: every sign-in limit holds under concurrency. 100 wrong passwords sent at once
  * must get exactly the limit through to the password check; the rest are refused before
  * Argon2 runs. Counted twice: by the answers (UNAUTHENTICATED / PERMISSION_DENIED = checked,
  * RESOURCE_EXHAUSTED = refused) and by the replicas' own count of Argon2 verifies.

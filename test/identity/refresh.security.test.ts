@@ -12,7 +12,7 @@ async function sql<T = Record<string, unknown>>(t: TestIdentity, query: string, 
   return t.app.internals.db.orm.em.fork().execute(query, params);
 }
 
-/** SECURITY.md R1-R7 against a real PostgreSQL. */
+/** docs/security.md R1-R7 against a real PostgreSQL. */
 describe('refresh tokens', () => {
   const clock = new ManualClock(Date.now());
   let t: TestIdentity;

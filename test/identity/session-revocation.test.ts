@@ -59,7 +59,7 @@ const endings: Record<string, Ending> = {
   },
 };
 
-// SECURITY R8: ending one session voids the access tokens carrying its `sid`, on Introspect and
+// docs/security.md R8: ending one session voids the access tokens carrying its `sid`, on Introspect and
 // on our own user RPCs, and leaves the user's other sessions alone.
 describe('ending one session (R8)', () => {
   let t: TestIdentity;
@@ -158,7 +158,7 @@ describe('ending one session (R8)', () => {
   });
 });
 
-// SECURITY R8 + I4 across replicas: B has the user's state cached (60 s TTL) and learns of the
+// docs/security.md R8 + I4 across replicas: B has the user's state cached (60 s TTL) and learns of the
 // ended session only through the sessions_revoked broadcast.
 describeWithNats('ending one session across replicas (R8, I4)', () => {
   let a: TestIdentity;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUp, startTestIdentity, uniqueEmail, TEST_PASSWORD, type TestIdentity } from '../helpers/identity.js';
 
 /**
- * SECURITY A5: sign-up is limited per client address, and hashing new passwords cannot take the
+ * docs/security.md A5: sign-up is limited per client address, and hashing new passwords cannot take the
  * capacity sign-in of existing users needs. The flood runs in a child process (an attacker does
  * not share the service's event loop); the real user signs in from another address.
  */

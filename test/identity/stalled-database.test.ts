@@ -90,7 +90,7 @@ const ACCEPT_MS = 5000;
 // A client-side deadline far beyond ACCEPT_MS, so a hang shows as a failed assertion, not a stuck run.
 const CALL = { timeoutMs: 20_000 };
 
-/** SECURITY I3, I5: a database that accepts connections but never answers gives UNAVAILABLE, quickly. */
+/** docs/security.md I3, I5: a database that accepts connections but never answers gives UNAVAILABLE, quickly. */
 describe('stalled database (I3, I5)', () => {
   let db: EmptyTestDatabase;
   let proxy: StallingProxy;

@@ -16,7 +16,7 @@ async function statusAt(host: string, port: number, path: string): Promise<numbe
 }
 
 /**
- * SECURITY X4 through the whole service: /metrics only on OPS_PORT, and OPS_PORT on loopback by
+ * docs/security.md X4 through the whole service: /metrics only on OPS_PORT, and OPS_PORT on loopback by
  * default even when the public listeners bind every address. 127.0.0.1 and 127.0.0.2 are both
  * this machine, but a socket bound to 127.0.0.1 does not answer on 127.0.0.2 (one bound to
  * 0.0.0.0 does), which tells the two bindings apart without a second network interface.

@@ -209,7 +209,7 @@ describe('grpc health', () => {
   });
 });
 
-/** Raw bytes to the HTTP listener, as a client that is not ours could send them (SECURITY X1, X2). */
+/** Raw bytes to the HTTP listener, as a client that is not ours could send them (docs/security.md X1, X2). */
 async function rawHttp(
   path: string,
   contentType: string,

@@ -11,7 +11,7 @@ async function signRaw(header: Record<string, unknown>, payload: Record<string, 
   return new CompactSign(enc.encode(JSON.stringify(payload))).setProtectedHeader(header as never).sign(key);
 }
 
-describe('access tokens: claims, algorithms, types and time (SECURITY.md T1-T4)', () => {
+describe('access tokens: claims, algorithms, types and time (docs/security.md T1-T4)', () => {
   let world: TokenWorld;
   let store: SigningKeyStore;
   let tokens: AccessTokens;

@@ -9,7 +9,7 @@ import { b64json, HOUR_MS, ISSUER, newBox, sampleInput, T0, TokenWorld, TTL_SECO
 const kidsOf = (jwks: string) => (JSON.parse(jwks) as { keys: JWK[] }).keys.map((k) => k.kid);
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
 
-describe('signing keys: rotation, publication and replicas (SECURITY.md T5)', () => {
+describe('signing keys: rotation, publication and replicas (docs/security.md T5)', () => {
   let world: TokenWorld | undefined;
   afterEach(async () => {
     await world?.close();

@@ -41,7 +41,7 @@ export interface AttemptLimiter {
   check(key: string): Promise<LimitState>;
   /**
    * Counts an attempt BEFORE the expensive check (one atomic increment), so N parallel attempts
-   * never get more than `points` through (SECURITY A4). Settle a granted reservation with
+   * never get more than `points` through (docs/security.md A4). Settle a granted reservation with
    * failed() when the attempt failed, or with reset()/refund() when it succeeded.
    */
   reserve(key: string): Promise<Reservation>;

@@ -52,7 +52,7 @@ export interface LoginAttempt {
 const DAY_SECONDS = 86_400;
 
 /**
- * Failed sign-in limits of SECURITY.md A1, A4, A6 [NIST SP 800-63B rev 4 §3.2.2, ASVS 6.1.1, 6.3.1]:
+ * Failed sign-in limits of docs/security.md A1, A4, A6 [NIST SP 800-63B rev 4 §3.2.2, ASVS 6.1.1, 6.3.1]:
  *
  * - (account, client address): maxFailuresPerAccountAndIp consecutive failures lock that pair for
  *   accountLockSeconds. Someone guessing from their own address locks only themselves; the owner

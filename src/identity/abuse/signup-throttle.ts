@@ -27,7 +27,7 @@ export interface SignupSlot {
 }
 
 /**
- * Register attempts per client address (SECURITY A5). The slot is reserved (one atomic
+ * Register attempts per client address (docs/security.md A5). The slot is reserved (one atomic
  * increment) before the password policy and before any hashing, so a parallel flood gets at
  * most maxPerIp attempts through per window, on every replica together. Every processed attempt
  * counts, whether it created an account or was refused (taken email, weak password): a taken

@@ -3,11 +3,11 @@
  * `maxActive` of the slots and let at most `queueMax` of its tasks wait, each for at most
  * `queueTimeoutMs`; anything beyond is refused at once with `onBusy()`, so a burst costs a
  * bounded amount of memory (each Argon2 run holds its full memory cost while it runs) and a
- * bounded wait, instead of piling up. [SECURITY.md A2]
+ * bounded wait, instead of piling up. [docs/security.md A2]
  *
  * Lanes are listed in priority order: a freed slot goes to the first lane that has a waiter and
  * room under its cap. That is how sign-in keeps its capacity while sign-up floods the hashing of
- * new passwords (SECURITY A5): the new-password lane is capped below `concurrency` and its
+ * new passwords (docs/security.md A5): the new-password lane is capped below `concurrency` and its
  * waiters never overtake a waiting verify.
  */
 export interface LaneOptions<L extends string> {

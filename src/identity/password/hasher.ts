@@ -51,7 +51,7 @@ export interface HashOptions {
 }
 
 /**
- * Argon2id password hashing (SECURITY.md P3, P4, A2, A5). Passwords are hashed in NFKC form; every
+ * Argon2id password hashing (docs/security.md P3, P4, A2, A5). Passwords are hashed in NFKC form; every
  * Argon2 run, including the dummy one for unknown accounts, goes through one bounded executor
  * with two lanes (see HashLane): hashing new secrets may hold at most newPasswordConcurrency of
  * the slots and has its own queue, and a waiting verify always gets the next free slot, so
@@ -147,7 +147,7 @@ export class PasswordHasher {
 
   /**
    * Spends what a verify with the current parameters spends, for sign-ins with no stored hash
-   * (unknown email), so they cannot be told apart by timing. [SECURITY.md P4, ASVS 6.3.8]
+   * (unknown email), so they cannot be told apart by timing. [docs/security.md P4, ASVS 6.3.8]
    */
   async burn(password: string): Promise<void> {
     await this.runVerify(this.dummyPhc, this.accept(password));

@@ -20,7 +20,7 @@ export interface PasswordContext {
 const MIN_CONTEXT_WORD = 4;
 
 /**
- * New-password rules of SECURITY.md P1/P2: length in code points after NFKC (min 15 by default,
+ * New-password rules of docs/security.md P1/P2: length in code points after NFKC (min 15 by default,
  * anything up to the byte cap accepted, so well over 64), a byte cap checked before any other
  * work, the shipped common-password list plus trivially repeated or sequential passwords, and
  * context words. No composition rules. [NIST SP 800-63B rev 4 §3.1.1.2, ASVS 6.2]

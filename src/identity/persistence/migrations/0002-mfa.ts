@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** Second factor: TOTP credentials, backup codes and sign-in challenges (SECURITY.md M1-M6). */
+/** Second factor: TOTP credentials, backup codes and sign-in challenges (docs/security.md M1-M6). */
 export class Migration0002Mfa extends Migration {
   override async up(): Promise<void> {
     this.addSql(`create table totp_credentials (

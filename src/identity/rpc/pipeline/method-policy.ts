@@ -1,7 +1,7 @@
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 
 /**
- * Who may call what (README.md, "The API in short"). Keyed by `${service.typeName}/${method.name}`;
+ * Who may call what (docs/api.md). Keyed by `${service.typeName}/${method.name}`;
  * method-policy.test.ts fails when a generated method has no entry, and an entry that is missing
  * at run time anyway falls back to 'user' so a new method is never accidentally public.
  */
