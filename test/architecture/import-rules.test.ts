@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { folderCycles } from './folder-cycles.js';
+import { checkImportRules, COMPOSITION_ROOT, placeOf } from './import-rules.js';
+import { importSpecifiers, repoRoot, resolveImport, type SourceGraph } from './source-graph.js';
+
+/** An in-memory graph: `to` starting with `src/` is a file of the repository, anything else a package. */
+function graphOf(...imports: [from: string, to: string][]): SourceGraph {
+  const files = [...new Set(imports.flatMap(([from, to]) => (to.startsWith('src/') ? [from, to] : [from])))];
+  return {
+    files,
+    edges: imports.map(([from, to]) => ({
+      from,
+      specifier: to,
+      target: to.startsWith('src/') ? { kind: 'module' as const, path: to } : { kind: 'package' as const, name: to },
+    })),
+  };
+}
+
+const id = (folder: string, file: string) => `src/identity/${folder}/${file}`;
+const GEN = 'src/gen/identity/v1/identity_pb.ts';
+// An events module that decodes protobuf itself, and one that does not.
+const EVENTS_DECODER = id('events', 'local-publisher.ts');
+const EVENTS_SUBJECTS = id('events', 'subjects.ts');
+const protobufInEvents: [string, string][] = [
+  [EVENTS_DECODER, GEN],
+  [id('events', 'security-alert.ts'), '@bufbuild/protobuf'],
+  [id('events', 'outbox-store.ts'), '@mikro-orm/core'],
+];
+
+/** Rule ids that flag the one import `from -> to`. */
+function flaggedBy(from: string, to: string): string[] {
+  const graph = graphOf(...protobufInEvents, [from, to]);
+  return checkImportRules(graph)
+    .filter((v) => v.from === from && (v.to === to || v.specifier === to))
+    .map((v) => v.rule.split(' ')[0]!);
+}
+
+describe('import rules flag the forbidden arrow and pass the allowed one', () => {
+  it.each([
+    // R1: domain folders
+    ['R1 domain -> src/gen', id('account', 'user-view.ts'), GEN, ['R1']],
+    ['R1 domain -> rpc/', id('mfa', 'mfa-service.ts'), id('rpc', 'handlers/convert.ts'), ['R1', 'R5']],
+    ['R1 domain -> app.ts', id('session', 'session-service.ts'), 'src/identity/app.ts', ['R1']],
+    ['R1 domain -> main.ts', id('abuse', 'limits.ts'), 'src/identity/main.ts', ['R1']],
+    ['R1 domain -> @grpc/*', id('token', 'access-token.ts'), '@grpc/grpc-js', ['R1']],
+    ['R1 domain -> @connectrpc/*', id('admin', 'admin-service.ts'), '@connectrpc/connect', ['R1']],
+    ['R1 domain -> @bufbuild/*', id('introspection', 'x.ts'), '@bufbuild/protobuf', ['R1']],
+    ['R1 domain -> events protobuf internal', id('signin', 'login.ts'), EVENTS_DECODER, ['R1']],
+    ['R1 allows domain -> events entry point', id('account', 'password-attempts.ts'), id('events', 'security-alert.ts'), []],
+    ['R1 allows domain -> events/outbox-store', id('session', 'session-service.ts'), id('events', 'outbox-store.ts'), []],
+    ['R1 allows domain -> events module without protobuf', id('password', 'x.ts'), EVENTS_SUBJECTS, []],
+    ['R1 allows domain -> persistence/', id('account', 'user-store.ts'), id('persistence', 'row-values.ts'), []],
+    ['R1 allows domain -> shared/', id('mfa', 'totp.ts'), 'src/shared/clock.ts', []],
+    ['R1 allows domain -> other domain', id('signin', 'login.ts'), id('account', 'user-store.ts'), []],
+    ['R1 allows domain -> library', id('account', 'user.entity.ts'), '@mikro-orm/core', []],
+    // R2: ground level
+    ['R2 persistence -> domain entity', id('persistence', 'database.ts'), id('account', 'user.entity.ts'), ['R2']],
+    ['R2 persistence -> events', id('persistence', 'database.ts'), id('events', 'outbox.entity.ts'), ['R2']],
+    ['R2 persistence -> src/gen', id('persistence', 'embedded/x.ts'), GEN, ['R2']],
+    ['R2 persistence -> composition root', id('persistence', 'migrate-cli.ts'), 'src/identity/app.ts', ['R2']],
+    ['R2 allows persistence -> secrets (ground to ground)', id('persistence', 'embedded/embedded-postgres.ts'), id('secrets', 'local-secrets.ts'), []],
+    ['R2 process -> domain', id('process', 'listen-ports.ts'), id('account', 'user-store.ts'), ['R2']],
+    ['R2 secrets -> events', id('secrets', 'local-secrets.ts'), id('events', 'relay.ts'), ['R2']],
+    ['R2 allows persistence -> persistence', id('persistence', 'database.ts'), id('persistence', 'embedded/embedded-postgres.ts'), []],
+    ['R2 allows persistence -> shared', id('persistence', 'database.ts'), 'src/shared/config.ts', []],
+    ['R2 allows secrets -> library', id('secrets', 'local-secrets.ts'), 'node:fs', []],
+    // R3: events
+    ['R3 events -> domain', id('events', 'relay.ts'), id('session', 'session-store.ts'), ['R3']],
+    ['R3 events -> rpc', id('events', 'security-alert.ts'), id('rpc', 'handlers/convert.ts'), ['R3', 'R5']],
+    ['R3 allows events -> src/gen', id('events', 'event-messages.ts'), GEN, []],
+    ['R3 allows events -> persistence', id('events', 'outbox-store.ts'), id('persistence', 'row-values.ts'), []],
+    // R4: shared
+    ['R4 shared -> identity', 'src/shared/config.ts', id('token', 'key-store.ts'), ['R4']],
+    ['R4 shared -> composition root', 'src/shared/logger.ts', 'src/identity/app.ts', ['R4']],
+    ['R4 shared -> src/gen', 'src/shared/errors.ts', GEN, ['R4']],
+    ['R4 allows shared -> shared', 'src/shared/errors.ts', 'src/shared/error-catalogue.ts', []],
+    ['R4 allows shared -> library', 'src/shared/logger.ts', 'pino', []],
+    // R5: rpc
+    ['R5 events -> rpc', id('events', 'relay.ts'), id('rpc', 'pipeline/error-map.ts'), ['R3', 'R5']],
+    ['R5 persistence -> rpc', id('persistence', 'database.ts'), id('rpc', 'x.ts'), ['R2', 'R5']],
+    ['R5 process -> rpc', id('process', 'listen-ports.ts'), id('rpc', 'transports/grpc-server.ts'), ['R2', 'R5']],
+    ['R5 allows app.ts -> rpc', 'src/identity/app.ts', id('rpc', 'transports/grpc-server.ts'), []],
+    ['R5 allows main.ts -> rpc', 'src/identity/main.ts', id('rpc', 'transports/ops-server.ts'), []],
+    ['R5 allows rpc -> rpc', id('rpc', 'handlers/auth-handlers.ts'), id('rpc', 'pipeline/error-map.ts'), []],
+    ['R5 allows rpc -> domain', id('rpc', 'handlers/auth-handlers.ts'), id('signin', 'login.ts'), []],
+    // R8: mailer and sdk
+    ['R8 mailer -> identity', 'src/mailer/send.ts', id('account', 'email.ts'), ['R8']],
+    ['R8 allows mailer -> src/gen', 'src/mailer/send.ts', GEN, []],
+    ['R8 sdk -> shared', 'src/sdk/client.ts', 'src/shared/errors.ts', ['R8']],
+    ['R8 sdk -> identity', 'src/sdk/client.ts', id('token', 'strict-jwt.ts'), ['R8']],
+    ['R8 allows sdk -> src/gen', 'src/sdk/client.ts', GEN, []],
+    ['R8 allows sdk -> library', 'src/sdk/client.ts', '@connectrpc/connect', []],
+    // src/gen stands alone
+    ['gen -> shared', 'src/gen/identity/v1/x_pb.ts', 'src/shared/errors.ts', ['gen']],
+    ['gen allows gen -> gen', 'src/gen/identity/v1/x_pb.ts', 'src/gen/google/rpc/status_pb.ts', []],
+  ])('%s', (_name, from, to, expected) => {
+    expect(flaggedBy(from, to).sort()).toEqual([...expected].sort());
+  });
+
+  it('names the rule, the importing file and the imported module', () => {
+    const [v] = checkImportRules(graphOf([id('account', 'a.ts'), id('rpc', 'b.ts')]));
+    expect(v).toMatchObject({ from: id('account', 'a.ts'), to: id('rpc', 'b.ts') });
+    expect(v!.rule).toMatch(/^R1 /);
+    expect(v!.message).not.toBe('');
+  });
+});
+
+describe('R6: folder cycles', () => {
+  it('flags two folders importing each other, with a file import for each arrow', () => {
+    const cycles = folderCycles(
+      graphOf([id('account', 'a.ts'), id('session', 's.ts')], [id('session', 's.ts'), id('account', 'b.ts')]),
+    );
+    expect(cycles).toEqual([
+      {
+        folders: ['account', 'session'],
+        shortest: ['account', 'session', 'account'],
+        arrows: [
+          { from: 'account', to: 'session', example: `${id('account', 'a.ts')} imports ${id('session', 's.ts')}` },
+          { from: 'session', to: 'account', example: `${id('session', 's.ts')} imports ${id('account', 'b.ts')}` },
+        ],
+      },
+    ]);
+  });
+
+  it('flags a longer cycle and the composition root taking part in one', () => {
+    const three = folderCycles(
+      graphOf([id('signin', 'a.ts'), id('mfa', 'b.ts')], [id('mfa', 'b.ts'), id('session', 'c.ts')], [id('session', 'c.ts'), id('signin', 'd.ts')]),
+    );
+    expect(three.map((c) => [c.folders, c.shortest])).toEqual([[['mfa', 'session', 'signin'], ['mfa', 'session', 'signin', 'mfa']]]);
+    const viaRoot = folderCycles(graphOf(['src/identity/app.ts', id('token', 'a.ts')], [id('token', 'a.ts'), 'src/identity/main.ts']));
+    expect(viaRoot.map((c) => c.folders)).toEqual([[COMPOSITION_ROOT, 'token'].sort()]);
+  });
+
+  it('passes one-way arrows and imports inside one folder', () => {
+    const graph = graphOf(
+      [id('signin', 'a.ts'), id('account', 'b.ts')],
+      [id('signin', 'a.ts'), id('session', 'c.ts')],
+      [id('session', 'c.ts'), id('account', 'b.ts')],
+      [id('account', 'b.ts'), id('account', 'sub/d.ts')],
+      [id('account', 'sub/d.ts'), id('account', 'b.ts')],
+      [id('account', 'b.ts'), 'src/shared/clock.ts'],
+      ['src/shared/clock.ts', id('account', 'b.ts')],
+    );
+    expect(folderCycles(graph)).toEqual([]);
+  });
+});
+
+describe('reading the import graph', () => {
+  it('places files: first folder under src/identity, files directly in it are the composition root', () => {
+    expect(placeOf('src/identity/rpc/handlers/convert.ts')).toEqual({ area: 'identity', folder: 'rpc' });
+    expect(placeOf('src/identity/app.ts')).toEqual({ area: 'identity', folder: COMPOSITION_ROOT });
+    expect(placeOf('src/shared/config.ts')).toEqual({ area: 'shared' });
+    expect(placeOf('src/gen/identity/v1/x_pb.ts')).toEqual({ area: 'gen' });
+  });
+
+  it('counts type-only imports, re-exports and dynamic imports like value imports', () => {
+    const text = [
+      "import type { A } from './a.js';",
+      "import { type B } from './b.js';",
+      "export type { C } from './c.js';",
+      "export * from './d.js';",
+      "const e = await import('./e.js');",
+    ].join('\n');
+    expect(importSpecifiers(text)).toEqual(['./a.js', './b.js', './c.js', './d.js', './e.js']);
+  });
+
+  it('resolves `.js` specifiers to the `.ts` file and reports the ones that resolve to nothing', () => {
+    expect(resolveImport(repoRoot, 'src/identity/app.ts', './main.js')).toEqual({ kind: 'module', path: 'src/identity/main.ts' });
+    expect(resolveImport(repoRoot, 'src/identity/app.ts', './no-such-file.js')).toEqual({
+      kind: 'unresolved',
+      path: 'src/identity/no-such-file.js',
+    });
+    expect(resolveImport(repoRoot, 'src/identity/app.ts', '@bufbuild/protobuf/wkt')).toEqual({ kind: 'package', name: '@bufbuild/protobuf' });
+  });
+});
