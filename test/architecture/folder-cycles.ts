@@ -10,7 +10,7 @@ export interface FolderCycle {
   arrows: { from: string; to: string; example: string }[];
 }
 
-/** R6: the folders of src/identity, as a graph, have no cycle (strongly connected groups of 2+). */
+/** L6: the folders of src/identity, as a graph, have no cycle (strongly connected groups of 2+). */
 export function folderCycles(graph: SourceGraph): FolderCycle[] {
   const arrows = new Map<string, Map<string, string>>();
   for (const e of graph.edges) {
@@ -38,7 +38,7 @@ export function folderCycles(graph: SourceGraph): FolderCycle[] {
 
 export function describeCycle(c: FolderCycle): string {
   return [
-    `[R6 no import cycle between folders of src/identity] ${c.folders.join(', ')} import each other; shortest: ${c.shortest.join(' -> ')}`,
+    `[L6 no import cycle between folders of src/identity] ${c.folders.join(', ')} import each other; shortest: ${c.shortest.join(' -> ')}`,
     ...c.arrows.map((a) => `    ${a.from} -> ${a.to}  (${a.example})`),
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import { describeCycle, folderCycles } from './folder-cycles.js';
 import { checkImportRules, describeViolation, unresolvedImports } from './import-rules.js';
 import { buildSourceGraph } from './source-graph.js';
 
-/** docs/architecture.md: the import rules R1-R8 over the real src/ tree. */
+/** docs/architecture.md: the import rules L1-L8 over the real src/ tree. */
 describe('import graph of src/', () => {
   const graph = buildSourceGraph();
 
@@ -16,11 +16,11 @@ describe('import graph of src/', () => {
     expect(unresolvedImports(graph).join('\n')).toBe('');
   });
 
-  it('has no forbidden arrow (R1-R5, R8)', () => {
+  it('has no forbidden arrow (L1-L5, L8)', () => {
     expect(checkImportRules(graph).map(describeViolation).join('\n')).toBe('');
   });
 
-  it('has no import cycle between folders of src/identity (R6)', () => {
+  it('has no import cycle between folders of src/identity (L6)', () => {
     expect(folderCycles(graph).map(describeCycle).join('\n')).toBe('');
   });
 });

@@ -37,59 +37,59 @@ function flaggedBy(from: string, to: string): string[] {
 
 describe('import rules flag the forbidden arrow and pass the allowed one', () => {
   it.each([
-    // R1: domain folders
-    ['R1 domain -> src/gen', id('account', 'user-view.ts'), GEN, ['R1']],
-    ['R1 domain -> rpc/', id('mfa', 'mfa-service.ts'), id('rpc', 'handlers/convert.ts'), ['R1', 'R5']],
-    ['R1 domain -> app.ts', id('session', 'session-service.ts'), 'src/identity/app.ts', ['R1']],
-    ['R1 domain -> main.ts', id('abuse', 'limits.ts'), 'src/identity/main.ts', ['R1']],
-    ['R1 domain -> @grpc/*', id('token', 'access-token.ts'), '@grpc/grpc-js', ['R1']],
-    ['R1 domain -> @connectrpc/*', id('admin', 'admin-service.ts'), '@connectrpc/connect', ['R1']],
-    ['R1 domain -> @bufbuild/*', id('introspection', 'x.ts'), '@bufbuild/protobuf', ['R1']],
-    ['R1 domain -> events protobuf internal', id('signin', 'login.ts'), EVENTS_DECODER, ['R1']],
-    ['R1 allows domain -> events entry point', id('account', 'password-attempts.ts'), id('events', 'security-alert.ts'), []],
-    ['R1 allows domain -> events/outbox-store', id('session', 'session-service.ts'), id('events', 'outbox-store.ts'), []],
-    ['R1 allows domain -> events module without protobuf', id('password', 'x.ts'), EVENTS_SUBJECTS, []],
-    ['R1 allows domain -> persistence/', id('account', 'user-store.ts'), id('persistence', 'row-values.ts'), []],
-    ['R1 allows domain -> shared/', id('mfa', 'totp.ts'), 'src/shared/clock.ts', []],
-    ['R1 allows domain -> other domain', id('signin', 'login.ts'), id('account', 'user-store.ts'), []],
-    ['R1 allows domain -> library', id('account', 'user.entity.ts'), '@mikro-orm/core', []],
-    // R2: ground level
-    ['R2 persistence -> domain entity', id('persistence', 'database.ts'), id('account', 'user.entity.ts'), ['R2']],
-    ['R2 persistence -> events', id('persistence', 'database.ts'), id('events', 'outbox.entity.ts'), ['R2']],
-    ['R2 persistence -> src/gen', id('persistence', 'embedded/x.ts'), GEN, ['R2']],
-    ['R2 persistence -> composition root', id('persistence', 'migrate-cli.ts'), 'src/identity/app.ts', ['R2']],
-    ['R2 allows persistence -> secrets (ground to ground)', id('persistence', 'embedded/embedded-postgres.ts'), id('secrets', 'local-secrets.ts'), []],
-    ['R2 process -> domain', id('process', 'listen-ports.ts'), id('account', 'user-store.ts'), ['R2']],
-    ['R2 secrets -> events', id('secrets', 'local-secrets.ts'), id('events', 'relay.ts'), ['R2']],
-    ['R2 allows persistence -> persistence', id('persistence', 'database.ts'), id('persistence', 'embedded/embedded-postgres.ts'), []],
-    ['R2 allows persistence -> shared', id('persistence', 'database.ts'), 'src/shared/config.ts', []],
-    ['R2 allows secrets -> library', id('secrets', 'local-secrets.ts'), 'node:fs', []],
-    // R3: events
-    ['R3 events -> domain', id('events', 'relay.ts'), id('session', 'session-store.ts'), ['R3']],
-    ['R3 events -> rpc', id('events', 'security-alert.ts'), id('rpc', 'handlers/convert.ts'), ['R3', 'R5']],
-    ['R3 allows events -> src/gen', id('events', 'event-messages.ts'), GEN, []],
-    ['R3 allows events -> persistence', id('events', 'outbox-store.ts'), id('persistence', 'row-values.ts'), []],
-    // R4: shared
-    ['R4 shared -> identity', 'src/shared/config.ts', id('token', 'key-store.ts'), ['R4']],
-    ['R4 shared -> composition root', 'src/shared/logger.ts', 'src/identity/app.ts', ['R4']],
-    ['R4 shared -> src/gen', 'src/shared/errors.ts', GEN, ['R4']],
-    ['R4 allows shared -> shared', 'src/shared/errors.ts', 'src/shared/error-catalogue.ts', []],
-    ['R4 allows shared -> library', 'src/shared/logger.ts', 'pino', []],
-    // R5: rpc
-    ['R5 events -> rpc', id('events', 'relay.ts'), id('rpc', 'pipeline/error-map.ts'), ['R3', 'R5']],
-    ['R5 persistence -> rpc', id('persistence', 'database.ts'), id('rpc', 'x.ts'), ['R2', 'R5']],
-    ['R5 process -> rpc', id('process', 'listen-ports.ts'), id('rpc', 'transports/grpc-server.ts'), ['R2', 'R5']],
-    ['R5 allows app.ts -> rpc', 'src/identity/app.ts', id('rpc', 'transports/grpc-server.ts'), []],
-    ['R5 allows main.ts -> rpc', 'src/identity/main.ts', id('rpc', 'transports/ops-server.ts'), []],
-    ['R5 allows rpc -> rpc', id('rpc', 'handlers/auth-handlers.ts'), id('rpc', 'pipeline/error-map.ts'), []],
-    ['R5 allows rpc -> domain', id('rpc', 'handlers/auth-handlers.ts'), id('signin', 'login.ts'), []],
-    // R8: mailer and sdk
-    ['R8 mailer -> identity', 'src/mailer/send.ts', id('account', 'email.ts'), ['R8']],
-    ['R8 allows mailer -> src/gen', 'src/mailer/send.ts', GEN, []],
-    ['R8 sdk -> shared', 'src/sdk/client.ts', 'src/shared/errors.ts', ['R8']],
-    ['R8 sdk -> identity', 'src/sdk/client.ts', id('token', 'strict-jwt.ts'), ['R8']],
-    ['R8 allows sdk -> src/gen', 'src/sdk/client.ts', GEN, []],
-    ['R8 allows sdk -> library', 'src/sdk/client.ts', '@connectrpc/connect', []],
+    // L1: domain folders
+    ['L1 domain -> src/gen', id('account', 'user-view.ts'), GEN, ['L1']],
+    ['L1 domain -> rpc/', id('mfa', 'mfa-service.ts'), id('rpc', 'handlers/convert.ts'), ['L1', 'L5']],
+    ['L1 domain -> app.ts', id('session', 'session-service.ts'), 'src/identity/app.ts', ['L1']],
+    ['L1 domain -> main.ts', id('abuse', 'limits.ts'), 'src/identity/main.ts', ['L1']],
+    ['L1 domain -> @grpc/*', id('token', 'access-token.ts'), '@grpc/grpc-js', ['L1']],
+    ['L1 domain -> @connectrpc/*', id('admin', 'admin-service.ts'), '@connectrpc/connect', ['L1']],
+    ['L1 domain -> @bufbuild/*', id('introspection', 'x.ts'), '@bufbuild/protobuf', ['L1']],
+    ['L1 domain -> events protobuf internal', id('signin', 'login.ts'), EVENTS_DECODER, ['L1']],
+    ['L1 allows domain -> events entry point', id('account', 'password-attempts.ts'), id('events', 'security-alert.ts'), []],
+    ['L1 allows domain -> events/outbox-store', id('session', 'session-service.ts'), id('events', 'outbox-store.ts'), []],
+    ['L1 allows domain -> events module without protobuf', id('password', 'x.ts'), EVENTS_SUBJECTS, []],
+    ['L1 allows domain -> persistence/', id('account', 'user-store.ts'), id('persistence', 'row-values.ts'), []],
+    ['L1 allows domain -> shared/', id('mfa', 'totp.ts'), 'src/shared/clock.ts', []],
+    ['L1 allows domain -> other domain', id('signin', 'login.ts'), id('account', 'user-store.ts'), []],
+    ['L1 allows domain -> library', id('account', 'user.entity.ts'), '@mikro-orm/core', []],
+    // L2: ground level
+    ['L2 persistence -> domain entity', id('persistence', 'database.ts'), id('account', 'user.entity.ts'), ['L2']],
+    ['L2 persistence -> events', id('persistence', 'database.ts'), id('events', 'outbox.entity.ts'), ['L2']],
+    ['L2 persistence -> src/gen', id('persistence', 'embedded/x.ts'), GEN, ['L2']],
+    ['L2 persistence -> composition root', id('persistence', 'migrate-cli.ts'), 'src/identity/app.ts', ['L2']],
+    ['L2 allows persistence -> secrets (ground to ground)', id('persistence', 'embedded/embedded-postgres.ts'), id('secrets', 'local-secrets.ts'), []],
+    ['L2 process -> domain', id('process', 'listen-ports.ts'), id('account', 'user-store.ts'), ['L2']],
+    ['L2 secrets -> events', id('secrets', 'local-secrets.ts'), id('events', 'relay.ts'), ['L2']],
+    ['L2 allows persistence -> persistence', id('persistence', 'database.ts'), id('persistence', 'embedded/embedded-postgres.ts'), []],
+    ['L2 allows persistence -> shared', id('persistence', 'database.ts'), 'src/shared/config.ts', []],
+    ['L2 allows secrets -> library', id('secrets', 'local-secrets.ts'), 'node:fs', []],
+    // L3: events
+    ['L3 events -> domain', id('events', 'relay.ts'), id('session', 'session-store.ts'), ['L3']],
+    ['L3 events -> rpc', id('events', 'security-alert.ts'), id('rpc', 'handlers/convert.ts'), ['L3', 'L5']],
+    ['L3 allows events -> src/gen', id('events', 'event-messages.ts'), GEN, []],
+    ['L3 allows events -> persistence', id('events', 'outbox-store.ts'), id('persistence', 'row-values.ts'), []],
+    // L4: shared
+    ['L4 shared -> identity', 'src/shared/config.ts', id('token', 'key-store.ts'), ['L4']],
+    ['L4 shared -> composition root', 'src/shared/logger.ts', 'src/identity/app.ts', ['L4']],
+    ['L4 shared -> src/gen', 'src/shared/errors.ts', GEN, ['L4']],
+    ['L4 allows shared -> shared', 'src/shared/errors.ts', 'src/shared/error-catalogue.ts', []],
+    ['L4 allows shared -> library', 'src/shared/logger.ts', 'pino', []],
+    // L5: rpc
+    ['L5 events -> rpc', id('events', 'relay.ts'), id('rpc', 'pipeline/error-map.ts'), ['L3', 'L5']],
+    ['L5 persistence -> rpc', id('persistence', 'database.ts'), id('rpc', 'x.ts'), ['L2', 'L5']],
+    ['L5 process -> rpc', id('process', 'listen-ports.ts'), id('rpc', 'transports/grpc-server.ts'), ['L2', 'L5']],
+    ['L5 allows app.ts -> rpc', 'src/identity/app.ts', id('rpc', 'transports/grpc-server.ts'), []],
+    ['L5 allows main.ts -> rpc', 'src/identity/main.ts', id('rpc', 'transports/ops-server.ts'), []],
+    ['L5 allows rpc -> rpc', id('rpc', 'handlers/auth-handlers.ts'), id('rpc', 'pipeline/error-map.ts'), []],
+    ['L5 allows rpc -> domain', id('rpc', 'handlers/auth-handlers.ts'), id('signin', 'login.ts'), []],
+    // L8: mailer and sdk
+    ['L8 mailer -> identity', 'src/mailer/send.ts', id('account', 'email.ts'), ['L8']],
+    ['L8 allows mailer -> src/gen', 'src/mailer/send.ts', GEN, []],
+    ['L8 sdk -> shared', 'src/sdk/client.ts', 'src/shared/errors.ts', ['L8']],
+    ['L8 sdk -> identity', 'src/sdk/client.ts', id('token', 'strict-jwt.ts'), ['L8']],
+    ['L8 allows sdk -> src/gen', 'src/sdk/client.ts', GEN, []],
+    ['L8 allows sdk -> library', 'src/sdk/client.ts', '@connectrpc/connect', []],
     // src/gen stands alone
     ['gen -> shared', 'src/gen/identity/v1/x_pb.ts', 'src/shared/errors.ts', ['gen']],
     ['gen allows gen -> gen', 'src/gen/identity/v1/x_pb.ts', 'src/gen/google/rpc/status_pb.ts', []],
@@ -100,12 +100,12 @@ describe('import rules flag the forbidden arrow and pass the allowed one', () =>
   it('names the rule, the importing file and the imported module', () => {
     const [v] = checkImportRules(graphOf([id('account', 'a.ts'), id('rpc', 'b.ts')]));
     expect(v).toMatchObject({ from: id('account', 'a.ts'), to: id('rpc', 'b.ts') });
-    expect(v!.rule).toMatch(/^R1 /);
+    expect(v!.rule).toMatch(/^L1 /);
     expect(v!.message).not.toBe('');
   });
 });
 
-describe('R6: folder cycles', () => {
+describe('L6: folder cycles', () => {
   it('flags two folders importing each other, with a file import for each arrow', () => {
     const cycles = folderCycles(
       graphOf([id('account', 'a.ts'), id('session', 's.ts')], [id('session', 's.ts'), id('account', 'b.ts')]),

@@ -35,7 +35,7 @@ export const DOMAIN_FOLDERS = ['account', 'signin', 'session', 'token', 'mfa', '
 /**
  * Folders that sit on the ground: they import shared/, each other and libraries only (the
  * embedded database keeps its generated password with the other local secrets). Cycles among
- * them are R6's to catch.
+ * them are L6's to catch.
  */
 export const GROUND_FOLDERS = ['persistence', 'secrets', 'process'];
 
@@ -75,7 +75,7 @@ const sameFolder = (a: Place, b: Place) =>
 
 export const IMPORT_RULES: ImportRule[] = [
   {
-    id: 'R1',
+    id: 'L1',
     name: 'domain folders know nothing of transports, generated code or the composition root',
     message:
       'domain code speaks in domain types: protobuf conversion belongs in rpc/handlers/convert, wiring in app.ts; ' +
@@ -85,42 +85,42 @@ export const IMPORT_RULES: ImportRule[] = [
       moduleIn(t, (p) => p.area === 'gen' || isRpc(p) || isRoot(p)) || isEventsEncodingInternal(t) || isPackage(t, TRANSPORT_PACKAGES),
   },
   {
-    id: 'R2',
+    id: 'L2',
     name: `${GROUND_FOLDERS.join('/, ')}/ import only shared/, each other and libraries`,
     message: 'the ground level is handed what it needs (app.ts passes persistence its entity list) instead of reaching up',
     appliesTo: (p) => inIdentity(p, ...GROUND_FOLDERS),
     forbids: (t, importer) => moduleIn(t, (p) => p.area !== 'shared' && !sameFolder(p, importer) && !inIdentity(p, ...GROUND_FOLDERS)),
   },
   {
-    id: 'R3',
+    id: 'L3',
     name: 'events/ imports no domain folder and not rpc/',
     message: 'events carry what the domain hands them; the domain calls events, never the other way round',
     appliesTo: (p) => inIdentity(p, 'events'),
     forbids: (t) => moduleIn(t, (p) => isDomain(p) || isRpc(p)),
   },
   {
-    id: 'R4',
+    id: 'L4',
     name: 'shared/ imports nothing from src/identity or src/gen',
     message: 'shared/ is the base every area stands on; move the needed piece into shared/ or pass it in',
     appliesTo: (p) => p.area === 'shared',
     forbids: (t) => moduleIn(t, (p) => p.area === 'identity' || p.area === 'gen'),
   },
   {
-    id: 'R5',
+    id: 'L5',
     name: 'only the composition root imports rpc/',
     message: 'rpc/ is the outermost layer: app.ts/main.ts wire it, nothing else depends on it',
     appliesTo: (p) => !isRoot(p) && !isRpc(p),
     forbids: (t) => moduleIn(t, isRpc),
   },
   {
-    id: 'R8',
+    id: 'L8',
     name: 'src/mailer never imports src/identity',
     message: 'the mailer is its own service: it learns about identity through src/gen messages',
     appliesTo: (p) => p.area === 'mailer',
     forbids: (t) => moduleIn(t, (p) => p.area === 'identity'),
   },
   {
-    id: 'R8',
+    id: 'L8',
     name: 'src/sdk imports only src/gen and libraries',
     message: 'the SDK ships to other services: it may depend on the contract (src/gen), not on the service internals',
     appliesTo: (p) => p.area === 'sdk',

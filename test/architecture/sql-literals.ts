@@ -92,7 +92,7 @@ function lineOf(source: ts.SourceFile, pos: number): number {
   return source.getLineAndCharacterOfPosition(pos).line;
 }
 
-/** R7: SQL text may sit in `*-store.ts` files and under persistence/ (migrations, ping, embedded). */
+/** L7: SQL text may sit in `*-store.ts` files and under persistence/ (migrations, ping, embedded). */
 export function mayHoldSql(file: string): boolean {
   return path.posix.basename(file).endsWith('-store.ts') || file.startsWith('src/identity/persistence/');
 }
