@@ -8,29 +8,47 @@ import { AuthService } from '../src/gen/identity/v1/auth_pb.js';
 import { configSchema } from '../src/shared/config.js';
 import { runRawVerifies } from './lib/argon2-raw.js';
 import { Checks } from './lib/checks.js';
-import { introspectCalls, measureIntrospection } from './lib/introspect-load.js';
+import { startFloor, type FloorProcess } from './lib/floor.js';
+import { measureSet, type LoadShape, type Measured } from './lib/load-set.js';
 import { interleave, spread } from './lib/measure.js';
 import { tableScans } from './lib/pg-stats.js';
 import { machine, toMarkdown, verdict, writeReport, type Report, type Row } from './lib/report.js';
+import {
+  connectGetCurrentUser,
+  connectIntrospect,
+  floorTargets,
+  grpcGetCurrentUser,
+  grpcHealth,
+  grpcIntrospect,
+  introspectCalls,
+  introspectResponseBytes,
+  type Caller,
+} from './lib/rpc-targets.js';
 import { cpuSeconds, delta, rpcCounts } from './lib/server-stats.js';
 import { closedLoop } from './lib/stats.js';
 import { prepareBackends, startService, type Backends, type ServiceProcess } from './lib/target.js';
 
 /**
- * `npm run bench`: the identity service in its own process, measured against baselines taken on
- * the same machine in the same run. Exits non-zero when a correctness check fails (a figure from
- * wrong answers is worthless); a missed target is reported, not fatal.
+ * `npm run bench`: the identity service in its own process, measured against floors that do no
+ * work, taken on the same machine in the same run and interleaved with the figures they bound.
+ * Exits non-zero when a correctness check fails (a figure from wrong answers is worthless); a
+ * missed target is reported, not fatal.
  */
 
-const H2 = { clients: 16, streamsPerClient: 10, warmupRequests: 3000, rounds: 3, sliceSeconds: 4 };
-/** Logins in flight; the service's HASH_CONCURRENCY is set to the largest so it never queues. */
+const GRPC: LoadShape = { clients: 16, streamsPerClient: 10 };
+/** Connect JSON as browsers send it: HTTP/1.1, one request at a time per connection. */
+const CONNECT: LoadShape = { clients: 64, streamsPerClient: 1, h1: true };
+const SLICES = { warmupRequests: 3000, rounds: 3, sliceSeconds: 4 };
+/** Logins in flight; the tuned service's HASH_CONCURRENCY is set to the largest so it never queues. */
 const LOGIN_LEVELS = [4, 8];
 const LOGIN = { rounds: 2, sliceSeconds: 5 };
 const REFRESH = { concurrency: 16, seconds: 10 };
-const TARGETS = { introspect: 0.8, login: 0.9 };
+const TARGETS = { login: 0.9 };
+/** Tuned: the only change from the shipped configuration that Introspect sees. */
+const TUNED = { LOG_LEVEL: 'warn' };
 /**
- * The second process: both Introspect caches off, so every call verifies the signature and looks
- * the user up in PostgreSQL (concurrent lookups of one user still share a query; the report counts them).
+ * The caches-off process: both Introspect caches off, so every call verifies the signature and
+ * looks the user up in PostgreSQL (concurrent lookups of one user still share a query; the report counts them).
  */
 const CACHES_OFF = { ACCESS_TOKEN_CACHE_SIZE: '0', INTROSPECTION_CACHE_TTL_MS: '0' };
 
@@ -39,98 +57,127 @@ const defaults = configSchema.parse({});
 const log = (msg: string) => process.stdout.write(`[bench] ${msg}\n`);
 const checks = new Checks(log);
 const check = checks.check.bind(checks);
+const kv = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
+const shapeLabel = (s: LoadShape) => (s.h1 ? `h2load --h1 -c ${s.clients}` : `h2load -c ${s.clients} -m ${s.streamsPerClient}`);
+
+interface Started {
+  backends: Backends;
+  service?: ServiceProcess;
+  stopped?: boolean;
+}
 
 async function main(): Promise<number> {
   process.chdir(root);
   const started = Date.now();
   const loadAtStart = os.loadavg()[0]!;
   if (loadAtStart > os.cpus().length / 2) log(`warning: load average ${loadAtStart.toFixed(2)} before start; figures will be noisy`);
-  const backends = await prepareBackends(log);
   const introspectionSecret = randomBytes(32).toString('base64url');
+  const common = { SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64'), INTROSPECTION_CLIENTS: `bench:${introspectionSecret}` };
   const maxLevel = Math.max(...LOGIN_LEVELS);
   const threadpool = maxLevel + 4;
-  const h2Label = `h2load -c ${H2.clients} -m ${H2.streamsPerClient}`;
-  let service: ServiceProcess | undefined;
-  let cold: { backends: Backends; service?: ServiceProcess } | undefined;
+  const loginTuning = {
+    LOGIN_MAX_FAILURES_PER_IP: '1000000',
+    HASH_CONCURRENCY: String(maxLevel),
+    // Argon2 runs on the libuv pool: room for every hash plus the pool's other users.
+    UV_THREADPOOL_SIZE: String(threadpool),
+  };
+  const password = `bench-${randomBytes(9).toString('base64url')}-harbour`;
+  const tag = randomBytes(4).toString('hex');
+  const shipped: Started = { backends: await prepareBackends(log) };
+  const tuned: Started = { backends: await prepareBackends(log) };
+  let cold: Started | undefined;
+  let floors: { grpc: FloorProcess; connect: FloorProcess } | undefined;
   const rows: Row[] = [];
   try {
-    service = await startService(backends, {
-      SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      INTROSPECTION_CLIENTS: `bench:${introspectionSecret}`,
-      LOGIN_MAX_FAILURES_PER_IP: '1000000',
-      HASH_CONCURRENCY: String(maxLevel),
-      // Argon2 runs on the libuv pool: room for every hash plus the pool's other users.
-      UV_THREADPOOL_SIZE: String(threadpool),
-    });
-    log(`identity pid ${service.pid} on ${service.grpcUrl} (database: ${backends.database}, redis: ${!!backends.redisUrl}, nats: ${!!backends.nats})`);
-    const svc = service;
-    const auth = createClient(AuthService, createGrpcTransport({ baseUrl: svc.grpcUrl }));
+    // Shipped: the default configuration, LOG_LEVEL included. Tuned: LOG_LEVEL=warn, plus the
+    // Login settings (hash lanes, libuv pool, no per-address lock-out) that Introspect never touches.
+    shipped.service = await startService(shipped.backends, common);
+    tuned.service = await startService(tuned.backends, { ...common, ...TUNED, ...loginTuning });
+    const S = shipped.service;
+    const T = tuned.service;
+    log(`shipped identity pid ${S.pid}, tuned identity pid ${T.pid} (database: ${shipped.backends.database}, redis: ${!!shipped.backends.redisUrl}, nats: ${!!shipped.backends.nats})`);
 
-    // Users: one per login worker, so the load is not one account's row over and over.
-    const password = `bench-${randomBytes(9).toString('base64url')}-harbour`;
-    const tag = randomBytes(4).toString('hex');
+    const callerS = await signIn(S, `bench-${tag}-shipped@example.test`, password, introspectionSecret);
+    const auth = createClient(AuthService, createGrpcTransport({ baseUrl: T.grpcUrl }));
+    // Login users on the tuned process: one per login worker, so the load is not one account's row over and over.
     const emails = Array.from({ length: maxLevel }, (_, i) => `bench-${tag}-${i}@example.test`);
     for (const email of emails) await auth.register({ email, password });
     const first = await auth.login({ email: emails[0]!, password });
     if (first.result.case !== 'session') throw new Error('login did not return a session');
+    const callerT: Caller = { accessToken: first.result.value.accessToken, userId: first.result.value.user!.id, introspectionSecret };
 
-    // (a) Introspect vs the no-op GetJwks on the same pipeline, and grpc-js's own health check.
-    // One token replayed: after the first call both caches answer, so this is the warm path.
-    const warm = await measureIntrospection({ svc, accessToken: first.result.value.accessToken, introspectionSecret, withHealth: true }, H2, checks, log);
+    // The floors answer with the shipped service's own Introspect response, encoded once.
+    const response = await introspectResponseBytes(S, callerS);
+    floors = { grpc: await startFloor('grpc', response), connect: await startFloor('connect', response) };
+    log(`floors: bare grpc-js pid ${floors.grpc.pid}, bare connect-node pid ${floors.connect.pid} (${response.length}-byte prebuilt IntrospectResponse)`);
+    const floor = floorTargets(floors, callerS, GRPC, CONNECT);
 
-    // (b) The cold path: a second process with both caches off, on a database of its own so that
+    // gRPC over HTTP/2: one token replayed, so after the first call both caches answer (the warm path).
+    const g = await measureSet(
+      {
+        shipped: grpcIntrospect('Introspect gRPC, shipped', S.grpcUrl, S.pid, callerS, GRPC, S.opsUrl),
+        tuned: grpcIntrospect('Introspect gRPC, tuned', T.grpcUrl, T.pid, callerT, GRPC, T.opsUrl),
+        me: grpcGetCurrentUser('GetCurrentUser gRPC, shipped', S, callerS, GRPC),
+        healthS: grpcHealth('floor (a) Health/Check, shipped process', S, GRPC),
+        healthT: grpcHealth('floor (a) Health/Check, tuned process', T, GRPC),
+        floorB: floor.grpc,
+      },
+      SLICES,
+      checks,
+      log,
+    );
+    // Connect JSON over HTTP/1.1, on the shipped process only.
+    const c = await measureSet(
+      {
+        introspect: connectIntrospect('Introspect Connect JSON, shipped', S.httpUrl, S.pid, callerS, CONNECT, S.opsUrl),
+        me: connectGetCurrentUser('GetCurrentUser Connect JSON, shipped', S, callerS, CONNECT),
+        floorC: floor.connect,
+      },
+      SLICES,
+      checks,
+      log,
+    );
+
+    const gl = shapeLabel(GRPC);
+    const cl = shapeLabel(CONNECT);
+    rows.push(
+      vs(`Introspect gRPC, SHIPPED config (LOG_LEVEL default ${defaults.LOG_LEVEL}; one token; ${gl})`, g.shipped, 'floor (b): bare grpc-js, prebuilt response, own process', g.floorB),
+      vs(`Introspect gRPC, SHIPPED config (LOG_LEVEL default ${defaults.LOG_LEVEL}; one token; ${gl})`, g.shipped, 'floor (a): grpc.health.v1 Check, same grpc-js server', g.healthS),
+      vs(`Introspect gRPC, TUNED (${kv(TUNED)}; one token; ${gl})`, g.tuned, 'floor (b): bare grpc-js, prebuilt response, own process', g.floorB),
+      vs(`Introspect gRPC, TUNED (${kv(TUNED)}; one token; ${gl})`, g.tuned, 'floor (a): grpc.health.v1 Check, same grpc-js server', g.healthT),
+      vs(`Introspect Connect JSON HTTP/1.1, SHIPPED config (one token; ${cl})`, c.introspect, 'floor (c): bare connect-node, prebuilt response, own process', c.floorC),
+      vs(`GetCurrentUser gRPC, SHIPPED config (${gl})`, g.me, 'Introspect gRPC, shipped, same run', g.shipped),
+      vs(`GetCurrentUser Connect JSON HTTP/1.1, SHIPPED config (${cl})`, c.me, 'Introspect Connect JSON, shipped, same run', c.introspect),
+    );
+
+    // The cold path: a third process with both caches off, on a database of its own so that
     // PostgreSQL's counters for its users table count this process's reads and nothing else.
     cold = { backends: await prepareBackends(log) };
-    cold.service = await startService(cold.backends, { SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64'), INTROSPECTION_CLIENTS: `bench:${introspectionSecret}`, ...CACHES_OFF });
-    log(`caches-off identity pid ${cold.service.pid} on ${cold.service.grpcUrl} (${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(' ')})`);
-    const coldAuth = createClient(AuthService, createGrpcTransport({ baseUrl: cold.service.grpcUrl }));
-    const coldEmail = `bench-${tag}-cold@example.test`;
-    await coldAuth.register({ email: coldEmail, password });
-    const coldLogin = await coldAuth.login({ email: coldEmail, password });
-    if (coldLogin.result.case !== 'session') throw new Error('login on the caches-off service did not return a session');
-    const off = await measureIntrospection(
-      { svc: cold.service, accessToken: coldLogin.result.value.accessToken, introspectionSecret, label: 'caches off', withHealth: false },
-      H2,
+    cold.service = await startService(cold.backends, { ...common, ...CACHES_OFF });
+    log(`caches-off identity pid ${cold.service.pid} (${kv(CACHES_OFF)})`);
+    const callerC = await signIn(cold.service, `bench-${tag}-cold@example.test`, password, introspectionSecret);
+    const off = await measureSet(
+      {
+        off: grpcIntrospect('caches off: Introspect gRPC', cold.service.grpcUrl, cold.service.pid, callerC, GRPC, cold.service.opsUrl),
+        floorB: floor.grpc,
+      },
+      SLICES,
       checks,
       log,
     );
     const coldCalls = await introspectCalls(cold.service);
-    const coldReads = await stopCold(cold);
+    const coldReads = await stopStarted(cold, 'caches off');
     const readsNote =
       coldReads === undefined
         ? 'user-row reads not counted (embedded database)'
         : `PostgreSQL counted ${coldReads} users-table reads for ${coldCalls} Introspect calls (incl. the few of Register/Login), one per ${(coldCalls / Math.max(1, coldReads)).toFixed(0)} calls: with one token in flight on every stream, concurrent lookups of the same user share one query`;
+    rows.push({
+      ...vs(`Introspect gRPC, caches off (shipped config with ${kv(CACHES_OFF)}; one token; ${gl})`, off.off, 'floor (b): bare grpc-js, same run', off.floorB),
+      note: `informational; ${readsNote}; req/s per slice ${spread(off.off)} vs floor ${spread(off.floorB)}`,
+    });
+    await stopFloors(floors);
 
-    rows.push(
-      {
-        name: `Introspect, default config (one token, repeated; ${h2Label})`,
-        rps: warm.introspect.rps,
-        latency: warm.introspect.latency,
-        serverCores: warm.introspect.cores,
-        baseline: { name: 'GetJwks no-op, same pipeline', rps: warm.jwks.rps, latency: warm.jwks.latency },
-        ratio: warm.correct ? warm.introspect.rps / warm.jwks.rps : undefined,
-        target: TARGETS.introspect,
-        note: `req/s per slice ${spread(warm.introspect)} vs GetJwks ${spread(warm.jwks)}`,
-      },
-      {
-        name: `Introspect, caches off (signature verify every call, user row from PostgreSQL shared by concurrent calls; one token; ${h2Label})`,
-        rps: off.introspect.rps,
-        latency: off.introspect.latency,
-        serverCores: off.introspect.cores,
-        baseline: { name: 'GetJwks no-op, same pipeline, same process', rps: off.jwks.rps, latency: off.jwks.latency },
-        ratio: off.correct ? off.introspect.rps / off.jwks.rps : undefined,
-        note: `informational, second process with ${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(', ')} on its own database; ${readsNote}; req/s per slice ${spread(off.introspect)} vs GetJwks ${spread(off.jwks)}`,
-      },
-      {
-        name: 'grpc.health.v1 Check (grpc-js floor)',
-        rps: warm.health!.rps,
-        latency: warm.health!.latency,
-        serverCores: warm.health!.cores,
-        note: warm.healthCorrect ? `GetJwks reaches ${((warm.jwks.rps / warm.health!.rps) * 100).toFixed(0)}% of the bare grpc-js floor` : 'health check failed',
-      },
-    );
-
-    // (c) Login vs bare argon2.verify at the same concurrency; collects refresh tokens for (d).
+    // Login vs bare argon2.verify at the same concurrency (tuned process); collects refresh tokens.
     const refreshTokens: string[] = [first.result.value.refreshToken];
     const argon2 = { memoryKiB: defaults.ARGON2_MEMORY_KIB, timeCost: defaults.ARGON2_TIME_COST, parallelism: defaults.ARGON2_PARALLELISM };
     for (const level of LOGIN_LEVELS) {
@@ -148,16 +195,16 @@ async function main(): Promise<number> {
           const raw = await runRawVerifies(argon2, level, LOGIN.sliceSeconds * 1000, threadpool);
           return { count: raw.verifies, seconds: raw.seconds, samplesMs: raw.samplesMs };
         }
-        const cpu0 = await cpuSeconds(svc.pid);
+        const cpu0 = await cpuSeconds(T.pid);
         const r = await closedLoop(level, LOGIN.sliceSeconds * 1000, login);
-        const cpu1 = await cpuSeconds(svc.pid);
+        const cpu1 = await cpuSeconds(T.pid);
         failed += r.failed;
         firstError ??= r.firstError;
         return { count: r.ok, seconds: r.seconds, samplesMs: r.samplesMs, cpuSeconds: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0 };
       });
       const ok = check(`Login ×${level}: every call returned a session`, failed === 0 && m.login.count > 0, `${m.login.count} sessions, ${failed} failed${firstError ? ` (${firstError})` : ''}`);
       rows.push({
-        name: `Login, ${level} in flight (Connect gRPC client)`,
+        name: `Login, ${level} in flight (tuned process; Connect gRPC client)`,
         rps: m.login.rps,
         latency: m.login.latency,
         serverCores: m.login.cores,
@@ -168,10 +215,10 @@ async function main(): Promise<number> {
       });
     }
 
-    // (d) Refresh: every token is presented once; each answer's successor goes to the back of the queue.
+    // Refresh: every token is presented once; each answer's successor goes to the back of the queue.
     const queue = refreshTokens.slice();
-    const before = await rpcCounts(svc.opsUrl);
-    const cpu0 = await cpuSeconds(svc.pid);
+    const before = await rpcCounts(T.opsUrl);
+    const cpu0 = await cpuSeconds(T.pid);
     const rr = await closedLoop(REFRESH.concurrency, REFRESH.seconds * 1000, async () => {
       const token = queue.shift();
       if (token === undefined) return false;
@@ -180,36 +227,42 @@ async function main(): Promise<number> {
       queue.push(res.session.refreshToken);
       return true;
     });
-    const cpu1 = await cpuSeconds(svc.pid);
-    const d = delta(before, await rpcCounts(svc.opsUrl), 'identity.v1.AuthService/Refresh');
+    const cpu1 = await cpuSeconds(T.pid);
+    const d = delta(before, await rpcCounts(T.opsUrl), 'identity.v1.AuthService/Refresh');
     check(
       'Refresh: every call rotated its token',
       rr.failed === 0 && rr.ok > 0 && d.ok === rr.ok && Object.keys(d.other).length === 0,
       `${rr.ok} rotations over ${refreshTokens.length} families, ${rr.failed} failed${rr.firstError ? ` (${rr.firstError})` : ''}; server counted ${d.ok} ok ${JSON.stringify(d.other)}`,
     );
     rows.push({
-      name: `Refresh, ${REFRESH.concurrency} in flight (Connect gRPC client)`,
+      name: `Refresh, ${REFRESH.concurrency} in flight (tuned process; Connect gRPC client)`,
       rps: rr.ok / rr.seconds,
       latency: rr.latency,
-      serverCores: cores(cpu0, cpu1, rr.seconds),
+      serverCores: cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / rr.seconds,
       note: `${refreshTokens.length} sessions from the Login runs, each rotation's successor replayed later; DATABASE_POOL_MAX=${defaults.DATABASE_POOL_MAX}`,
     });
   } finally {
-    if (cold) await stopCold(cold).catch((e) => log(`caches-off service not stopped cleanly: ${(e as Error).message}`));
-    await service?.stop();
-    await backends.cleanup();
-    if (service) checkServerLog('no error logged by the service', service);
+    if (floors) await stopFloors(floors).catch((e) => log(`floors not stopped cleanly: ${(e as Error).message}`));
+    for (const [s, label] of [[cold, 'caches off'], [tuned, 'tuned'], [shipped, 'shipped']] as const) {
+      if (s) await stopStarted(s, label).catch((e) => log(`${label} service not stopped cleanly: ${(e as Error).message}`));
+    }
   }
 
   const report: Report = {
     date: new Date().toISOString(),
     machine: machine(),
     setup: {
-      'system under test': `identity as its own process (node --import tsx src/identity/main.ts), LOG_LEVEL=warn, default config otherwise; for the caches-off row a second identity process (own ports, own database/stream/key prefix on the same PostgreSQL, Redis and NATS) with ${Object.entries(CACHES_OFF).map(([k, v]) => `${k}=${v}`).join(', ')}, started after the default-config Introspect figures and stopped before Login`,
-      backends: `PostgreSQL ${backends.database} (fresh database), Redis ${backends.redisUrl ? 'local' : 'none'}, NATS ${backends.nats ? 'local JetStream (fresh stream)' : 'none'}`,
-      'load generators': `h2load ${H2.clients} connections × ${H2.streamsPerClient} streams, ${H2.warmupRequests} warm-up requests each, then ${H2.rounds} rounds of ${H2.sliceSeconds} s slices alternating GetJwks / Introspect / Health (caches-off process: GetJwks / Introspect, same settings); Login and Raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process`,
-      'background load (1-min load average, start → end)': `${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} CPUs`,
-      argon2: `m=${defaults.ARGON2_MEMORY_KIB} KiB, t=${defaults.ARGON2_TIME_COST}, p=${defaults.ARGON2_PARALLELISM}; HASH_CONCURRENCY=${Math.max(...LOGIN_LEVELS)}, UV_THREADPOOL_SIZE=${threadpool} for both service and baseline`,
+      'SHIPPED rows': `identity as its own process (node --import tsx src/identity/main.ts, what npm start execs), default configuration: LOG_LEVEL unset (default ${defaults.LOG_LEVEL}), stdout/stderr drained by the bench as a log collector would; NODE_ENV=production`,
+      'TUNED rows': `a second identity process, same code and backends (own database/stream/key prefix), with ${kv(TUNED)}; for the Login and Refresh rows it also has ${kv(loginTuning)}, which Introspect never touches`,
+      'caches-off row': `a third identity process, shipped config with ${kv(CACHES_OFF)}, started after the Introspect sets and stopped before Login`,
+      'floor (a)': 'grpc.health.v1 Health/Check on the same grpc-js server as the row (the service registers grpc-health-check): grpc-js work only',
+      'floor (b)': `bench/floors/introspect-grpc-floor.ts: bare grpc-js server, own process, answers Introspect with the shipped service's IntrospectResponse encoded once with toBinary; hand-written service definition with pass-through serializers; same h2load settings as the gRPC rows`,
+      'floor (c)': 'bench/floors/introspect-connect-floor.ts: bare connect-node server (connectNodeAdapter on node:http, HTTP/1.1), own process, answers Introspect with the same response message; same load generator and settings as the Connect rows',
+      backends: `PostgreSQL ${shipped.backends.database} (a fresh database per process), Redis ${shipped.backends.redisUrl ? 'local' : 'none'}, NATS ${shipped.backends.nats ? 'local JetStream (fresh stream per process)' : 'none'}`,
+      'load generators': `gRPC rows: ${shapeLabel(GRPC)} (HTTP/2, 16 connections × 10 streams); Connect rows: ${shapeLabel(CONNECT)} (Connect JSON, POST application/json, HTTP/1.1, 64 connections, no pipelining). Every set: ${SLICES.warmupRequests} warm-up requests per figure, then ${SLICES.rounds} rounds of ${SLICES.sliceSeconds} s slices, figures interleaved (gRPC set: shipped / tuned / GetCurrentUser / health shipped / health tuned / floor b; Connect set: Introspect / GetCurrentUser / floor c; caches-off set: Introspect / floor b). Login and raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process. One token (one user) per process: distinct users in rotation are not measured`,
+      'resources': 'server RSS: process_resident_memory_bytes from the service\'s /metrics at the end of each slice (floors: VmRSS from /proc), largest; event-loop delay: prom-client\'s monitorEventLoopDelay gauges on /metrics, scraped right before and right after each slice (each scrape resets the histogram), worst slice\'s p99 and largest max; server cores: /proc CPU time over the slices',
+      'background load (1-min load average, start → end)': `${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} CPUs; the machine is shared, so absolute figures are noisy and only same-run ratios mean much; the load generator (h2load, one thread) shares the 2 CPUs with the server`,
+      argon2: `m=${defaults.ARGON2_MEMORY_KIB} KiB, t=${defaults.ARGON2_TIME_COST}, p=${defaults.ARGON2_PARALLELISM}; HASH_CONCURRENCY=${maxLevel}, UV_THREADPOOL_SIZE=${threadpool} for both the tuned service and the baseline`,
       'total run time': `${((Date.now() - started) / 1000).toFixed(0)} s`,
     },
     rows,
@@ -222,32 +275,53 @@ async function main(): Promise<number> {
   return checks.allOk ? 0 : 1;
 }
 
+/** A row: the subject beside a baseline measured in the same interleaved set. */
+function vs(name: string, subject: Measured, baselineName: string, baseline: Measured): Row {
+  const ok = subject.correct && baseline.correct;
+  return {
+    name,
+    rps: subject.rps,
+    latency: subject.latency,
+    serverCores: subject.cores,
+    rssMiB: subject.rssMiB,
+    loopDelay: subject.loopDelay,
+    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB },
+    ratio: ok ? subject.rps / baseline.rps : undefined,
+    p50Ratio: ok ? subject.latency.p50Ms / baseline.latency.p50Ms : undefined,
+    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}`,
+  };
+}
+
+async function signIn(svc: ServiceProcess, email: string, password: string, introspectionSecret: string): Promise<Caller> {
+  const auth = createClient(AuthService, createGrpcTransport({ baseUrl: svc.grpcUrl }));
+  await auth.register({ email, password });
+  const res = await auth.login({ email, password });
+  if (res.result.case !== 'session') throw new Error(`login answered ${res.result.case}`);
+  return { accessToken: res.result.value.accessToken, userId: res.result.value.user!.id, introspectionSecret };
+}
+
+async function stopFloors(f: { grpc: FloorProcess; connect: FloorProcess }): Promise<void> {
+  await Promise.all([f.grpc.stop(), f.connect.stop()]);
+}
+
 /**
- * Stops the caches-off process (its pool closes, so PostgreSQL publishes the counters of its
- * connections), reads how often it scanned the users table, then drops its database, stream and
- * keys. A second call does nothing.
+ * Stops a service (its pool closes, so PostgreSQL publishes the counters of its connections),
+ * checks its log for errors, reads how often it scanned the users table, then drops its database,
+ * stream and keys. A second call does nothing.
  */
-async function stopCold(c: { backends: Backends; service?: ServiceProcess; stopped?: boolean }): Promise<number | undefined> {
-  if (c.stopped) return undefined;
-  c.stopped = true;
+async function stopStarted(s: Started, label: string): Promise<number | undefined> {
+  if (s.stopped) return undefined;
+  s.stopped = true;
   try {
-    if (!c.service) return undefined;
-    await c.service.stop();
-    checkServerLog('caches off: no error logged by the service', c.service);
-    if (!c.backends.databaseUrl) return undefined;
-    return await tableScans(c.backends.databaseUrl, 'users');
+    if (!s.service) return undefined;
+    await s.service.stop();
+    const errors = s.service.errorLines();
+    check(`${label}: no error logged by the service`, errors.length === 0, errors.length === 0 ? 'none' : errors.slice(0, 3).join(' | '));
+    if (!s.backends.databaseUrl) return undefined;
+    return await tableScans(s.backends.databaseUrl, 'users');
   } finally {
-    await c.backends.cleanup();
+    await s.backends.cleanup();
   }
-}
-
-function checkServerLog(name: string, svc: ServiceProcess): void {
-  const errors = svc.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
-  check(name, errors.length === 0, errors.length === 0 ? 'none' : errors.slice(0, 3).join(' | '));
-}
-
-function cores(cpu0: number | undefined, cpu1: number | undefined, seconds: number): number | undefined {
-  return cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / seconds;
 }
 
 main().then(

@@ -5,12 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { summarize, type LatencySummary } from './stats.js';
 
-/** A unary gRPC call as h2load replays it: path, headers and the length-prefixed body. */
-export interface GrpcRequest {
+/** One request as h2load replays it: path, headers and body (a gRPC frame or a Connect JSON document). */
+export interface LoadRequest {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
 }
+/** A unary gRPC call: the body is the length-prefixed message. */
+export type GrpcRequest = LoadRequest;
 
 /** gRPC length-prefixed message: flag byte 0 (uncompressed), uint32 BE length, protobuf bytes. */
 export function grpcFrame(message: Uint8Array): Buffer {
@@ -27,6 +29,28 @@ export function grpcRequest(pathName: string, message: Uint8Array, extraHeaders:
     headers: { 'content-type': 'application/grpc', te: 'trailers', ...extraHeaders },
     body: grpcFrame(message),
   };
+}
+
+/** A unary Connect call with the JSON codec, as a browser's Connect client sends it over HTTP/1.1. */
+export function connectJsonRequest(pathName: string, message: unknown, extraHeaders: Record<string, string> = {}): LoadRequest {
+  return {
+    path: pathName,
+    headers: { 'content-type': 'application/json', 'connect-protocol-version': '1', ...extraHeaders },
+    body: Buffer.from(JSON.stringify(message)),
+  };
+}
+
+/** Sends exactly the request h2load --h1 will send; Connect answers errors with a non-200 status. */
+export async function probeJson(baseUrl: string, req: LoadRequest): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(new URL(req.path, baseUrl), { method: 'POST', headers: req.headers, body: new Uint8Array(req.body) });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
 }
 
 /**
@@ -65,6 +89,8 @@ export interface H2loadOptions {
   /** Timed run; otherwise `requests`. */
   durationSeconds?: number;
   requests?: number;
+  /** HTTP/1.1 instead of HTTP/2 (then `streamsPerClient` is the pipelining depth; keep it 1). */
+  h1?: boolean;
 }
 
 export interface H2loadResult {
@@ -77,14 +103,15 @@ export interface H2loadResult {
   samplesMs: number[];
 }
 
-/** Runs h2load against one gRPC method; percentiles come from its per-request log. */
-export async function runH2load(baseUrl: string, req: GrpcRequest, opts: H2loadOptions): Promise<H2loadResult> {
+/** Runs h2load against one method (gRPC over HTTP/2, or Connect JSON over HTTP/1.1 with `h1`); percentiles come from its per-request log. */
+export async function runH2load(baseUrl: string, req: LoadRequest, opts: H2loadOptions): Promise<H2loadResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'latch-h2load-'));
   try {
     const bodyFile = path.join(dir, 'body.bin');
     const logFile = path.join(dir, 'requests.log');
     await writeFile(bodyFile, req.body);
     const args = ['-c', String(opts.clients), '-m', String(opts.streamsPerClient), '-t', '1', '-d', bodyFile, '--log-file', logFile];
+    if (opts.h1) args.push('--h1');
     if (opts.durationSeconds !== undefined) args.push('-D', String(opts.durationSeconds));
     else args.push('-n', String(opts.requests ?? 1000));
     for (const [k, v] of Object.entries(req.headers)) args.push('-H', `${k}: ${v}`);

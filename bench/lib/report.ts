@@ -11,9 +11,15 @@ export interface Row {
   latency?: LatencySummary;
   /** Server CPU use during the run, in cores (1.0 = one core busy). */
   serverCores?: number;
-  baseline?: { name: string; rps: number; latency?: LatencySummary };
+  /** Largest resident set of the server seen under this load. */
+  rssMiB?: number;
+  /** Event-loop delay inside the service under this load (from its /metrics). */
+  loopDelay?: { p99Ms: number; maxMs: number };
+  baseline?: { name: string; rps: number; latency?: LatencySummary; rssMiB?: number };
   /** rps / baseline.rps; undefined when a correctness check failed. */
   ratio?: number;
+  /** p50 / baseline p50: how many times slower the median call is. */
+  p50Ratio?: number;
   target?: number;
   note?: string;
 }
@@ -55,8 +61,8 @@ export function toMarkdown(rep: Report): string {
     `- node: ${rep.machine.node}`,
     ...Object.entries(rep.setup).map(([k, v]) => `- ${k}: ${v}`),
     '',
-    '| figure | req/s | p50 ms | p99 ms | server cores | baseline (same run) | baseline req/s | baseline p50 / p99 ms | ratio | target |',
-    '|---|---:|---:|---:|---:|---|---:|---:|---:|---|',
+    '| figure | req/s | p50 ms | p99 ms | server cores | server RSS MiB | event-loop delay p99 / max ms | baseline (same run) | baseline req/s | baseline p50 / p99 ms | baseline RSS MiB | req/s ratio | p50 × | target |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
     ...rep.rows.map((r) =>
       [
         r.name,
@@ -64,10 +70,14 @@ export function toMarkdown(rep: Report): string {
         ms(r.latency?.p50Ms),
         ms(r.latency?.p99Ms),
         n(r.serverCores, 2),
+        n(r.rssMiB),
+        r.loopDelay ? `${ms(r.loopDelay.p99Ms)} / ${ms(r.loopDelay.maxMs)}` : '—',
         r.baseline?.name ?? '—',
         r.baseline ? n(r.baseline.rps, r.baseline.rps < 100 ? 1 : 0) : '—',
         r.baseline?.latency ? `${ms(r.baseline.latency.p50Ms)} / ${ms(r.baseline.latency.p99Ms)}` : '—',
+        n(r.baseline?.rssMiB),
         r.ratio === undefined ? '—' : r.ratio.toFixed(2),
+        r.p50Ratio === undefined ? '—' : r.p50Ratio.toFixed(2),
         r.target === undefined ? '—' : verdict(r),
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),

@@ -69,19 +69,27 @@ export interface ServiceProcess {
   /** /metrics (loopback ops listener). */
   opsUrl: string;
   pid: number;
-  /** Everything the service wrote to stderr/stdout (LOG_LEVEL=warn keeps it short). */
+  /** The last 256 KiB the service wrote to stderr/stdout. */
   output(): string;
+  /** Every log line at level error (50) or fatal (60), kept whatever the volume of output. */
+  errorLines(): string[];
   stop(): Promise<void>;
 }
 
-/** `nodeArgs` go before the entry point (e.g. `--cpu-prof` to profile a run). */
+const OUTPUT_TAIL = 256 * 1024;
+
+/**
+ * `env` overrides the defaults below; LOG_LEVEL is left unset unless given, so a run without it
+ * measures the shipped default. `nodeArgs` go before the entry point (e.g. `--cpu-prof`).
+ */
 export async function startService(b: Backends, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const [grpcPort, httpPort, opsPort] = [await freePort(), await freePort(), await freePort()];
   const childEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
     NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+    // Required in production (where password-reset links point); nothing in the bench follows one.
+    PUBLIC_RESET_URL: 'https://latch.example.test/reset-password',
     BIND_ADDRESS: '127.0.0.1',
     GRPC_PORT: String(grpcPort),
     HTTP_PORT: String(httpPort),
@@ -99,9 +107,19 @@ export async function startService(b: Backends, env: Record<string, string>, nod
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Drained as a log collector would; only the tail and the error lines are kept.
   let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  let partial = '';
+  const errors: string[] = [];
+  const collect = (c: Buffer) => {
+    const text = c.toString();
+    output = (output + text).slice(-OUTPUT_TAIL);
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) if (/"level":(50|60)/.test(l)) errors.push(l);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   let exited: number | null | undefined;
   const exit = new Promise<void>((resolve) => child.once('exit', (code) => ((exited = code), resolve())));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
@@ -122,6 +140,7 @@ export async function startService(b: Backends, env: Record<string, string>, nod
     opsUrl: `http://127.0.0.1:${opsPort}`,
     pid: child.pid!,
     output: () => output,
+    errorLines: () => errors.slice(),
     async stop() {
       if (exited !== undefined) return;
       child.kill('SIGTERM');
