@@ -169,6 +169,15 @@ export class LoginThrottle {
     await giveBack(attempt.held);
   }
 
+  /**
+   * A completed password reset (docs/security.md F4): the account's lock and count start over,
+   * and so does the pair of the address the reset came from. Pairs of other addresses stay: they
+   * lock only whoever guessed from there (A6).
+   */
+  async unlockAccount(accountKey: string, ip: string): Promise<void> {
+    await Promise.all([this.account.reset(hashKey(accountKey)), this.pair.reset(hashKey(`${accountKey}\n${ip}`))]);
+  }
+
   /** Operations answered per replica because Redis failed (metrics). */
   storeFallbacks(): number {
     return this.pair.storeFallbacks() + this.account.storeFallbacks() + this.ip.storeFallbacks();
