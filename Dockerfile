@@ -35,4 +35,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node itself is PID 1 (no npm/npx wrapper), so SIGTERM reaches the graceful shutdown in main.ts.
 # Migrations run at start; to run them alone: node dist/identity/migrate.js
+# The mailer runs from this same image: node dist/mailer/main.js (docker-compose.yml does so).
 CMD ["node", "dist/identity/main.js"]

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { reflectionEnabled, type Config } from '../shared/config.js';
+import { publicResetUrl, reflectionEnabled, type Config } from '../shared/config.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { SecretBox } from '../shared/secret-box.js';
@@ -8,6 +8,7 @@ import { AdminService as AdminRpc } from '../gen/identity/v1/admin_pb.js';
 import { AuthService as AuthRpc } from '../gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService as IntrospectionRpc } from '../gen/identity/v1/introspection_pb.js';
 import { LoginThrottle } from './abuse/login-throttle.js';
+import { ResetThrottle } from './abuse/reset-throttle.js';
 import { SignupThrottle } from './abuse/signup-throttle.js';
 import { AccountService } from './account/account-service.js';
 import { PasswordAttempts } from './account/password-attempts.js';
@@ -22,6 +23,8 @@ import { IntrospectionService } from './introspection/introspection-service.js';
 import { UserStateCache } from './introspection/user-state-cache.js';
 import { createMfaAttemptLimiter } from './mfa/mfa-attempt-limiter.js';
 import { MfaService } from './mfa/mfa-service.js';
+import { BREACH_CHECK_USER_AGENT, breachCheckDisabled, HibpBreachCheck, type PasswordBreachCheck } from './password/breach-check.js';
+import { breachCheckCounter } from './password/breach-check-metrics.js';
 import { PasswordHasher } from './password/hasher.js';
 import { PasswordPolicy } from './password/policy.js';
 import { openDatabase, type Database, type EntityList } from './persistence/database.js';
@@ -36,6 +39,9 @@ import { createMetrics } from './rpc/pipeline/metrics.js';
 import { startOpsServer } from './rpc/transports/ops-server.js';
 import type { Authenticator } from './rpc/pipeline/auth-policy.js';
 import { wrapService } from './rpc/pipeline/wrap-service.js';
+import { AccessLogSummary } from './rpc/pipeline/access-log-summary.js';
+import { OffPathQueue } from './recovery/off-path-queue.js';
+import { PasswordReset } from './recovery/password-reset.js';
 import { PasswordChange } from './signin/password-change.js';
 import { SessionIssuer } from './signin/session-issuer.js';
 import { SignInService } from './signin/sign-in-service.js';
@@ -181,6 +187,21 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       maxBytes: config.PASSWORD_MAX_BYTES,
     });
     const policy = new PasswordPolicy({ minLength: config.PASSWORD_MIN_LENGTH, maxBytes: config.PASSWORD_MAX_BYTES, serviceName: 'latch' });
+    const metrics = createMetrics();
+    const breaches: PasswordBreachCheck = config.HIBP_ENABLED
+      ? new HibpBreachCheck({
+          baseUrl: config.HIBP_URL,
+          timeoutMs: config.HIBP_TIMEOUT_MS,
+          failureMode: config.HIBP_FAILURE_MODE,
+          cacheSize: config.HIBP_CACHE_SIZE,
+          cacheTtlMs: config.HIBP_CACHE_TTL_SECONDS * 1000,
+          userAgent: BREACH_CHECK_USER_AGENT,
+          clock,
+          logger,
+          count: breachCheckCounter(metrics.registry),
+        })
+      : breachCheckDisabled;
+    if (!config.HIBP_ENABLED) logger.info('HIBP_ENABLED=false: new passwords are not checked against known breaches');
     const throttle = new LoginThrottle({
       redis,
       keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
@@ -232,9 +253,35 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       }),
     });
     const attempts = new PasswordAttempts({ orm, throttle, clock, logger, passwordMaxBytes: config.PASSWORD_MAX_BYTES });
-    const accounts = new AccountService({ users: userStore, attempts, hasher, policy, signup, clock, signupEnabled: config.SIGNUP_ENABLED });
+    const accounts = new AccountService({ users: userStore, attempts, hasher, policy, breaches, signup, clock, signupEnabled: config.SIGNUP_ENABLED });
     const signIn = new SignInService({ users: userStore, attempts, hasher, mfa, issuer, clock, logger });
-    const passwordChange = new PasswordChange({ orm, users: userStore, accounts, sessions, issuer, hasher, policy, clock });
+    const passwordChange = new PasswordChange({ orm, users: userStore, accounts, sessions, issuer, hasher, policy, breaches, clock });
+    // Reset requests do their per-account work after answering (docs/security.md F1).
+    const resetQueue = new OffPathQueue(2, 1000, logger, 'password-reset-requests');
+    cleanup.push(() => resetQueue.drain(config.SHUTDOWN_GRACE_MS));
+    const passwordReset = new PasswordReset({
+      orm,
+      users: userStore,
+      sessions,
+      hasher,
+      policy,
+      breaches,
+      limits: new ResetThrottle({
+        redis,
+        keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+        maxPerIp: config.PASSWORD_RESET_MAX_PER_IP,
+        maxPerEmail: config.PASSWORD_RESET_MAX_PER_EMAIL,
+        windowSeconds: config.PASSWORD_RESET_WINDOW_SECONDS,
+        logger,
+      }),
+      loginThrottle: throttle,
+      queue: resetQueue,
+      clock,
+      logger,
+      ttlMs: config.PASSWORD_RESET_TTL_SECONDS * 1000,
+      publicResetUrl: publicResetUrl(config),
+      onEventQueued: () => events.relay.kick(),
+    });
     const admin = new AdminService(orm, userStore, sessions, mfa, clock);
 
     if (config.ADMIN_EMAIL && config.ADMIN_PASSWORD) {
@@ -246,17 +293,28 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     const auth: Authenticator = {
       async authenticateUser(token) {
         const t = await introspection.authenticate(token);
-        return { userId: t.sub, role: t.role, sessionId: t.sessionId, passwordMustChange: t.passwordMustChange, amr: t.amr };
+        return {
+          userId: t.sub,
+          role: t.role,
+          sessionId: t.sessionId,
+          passwordMustChange: t.passwordMustChange,
+          amr: t.amr,
+          email: t.email,
+          createdAtMs: t.createdAtMs,
+          totpEnabled: t.totpEnabled,
+        };
       },
       async authenticateCaller(secret) {
         return callers.authenticate(secret);
       },
     };
 
-    const metrics = createMetrics();
-    const pipeline = { auth, logger, metrics, trustedProxies: config.TRUSTED_PROXIES };
+    const accessLog = new AccessLogSummary({ logger, slowMs: config.ACCESS_LOG_SLOW_MS });
+    // Pushed before the listeners start, so it runs after they closed: the last line counts every call.
+    cleanup.push(() => accessLog.stop());
+    const pipeline = { auth, logger, metrics, trustedProxies: config.TRUSTED_PROXIES, accessLog };
     const services = [
-      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, signIn, passwordChange, sessions, issuer, mfa }), pipeline) },
+      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, signIn, passwordChange, passwordReset, sessions, issuer, mfa, accountChanged: (userId) => users.invalidate(userId) }), pipeline) },
       { service: IntrospectionRpc, impl: wrapService(IntrospectionRpc, introspectionHandlers({ introspection, jwks: () => keys.jwksJson() }), pipeline) },
       { service: AdminRpc, impl: wrapService(AdminRpc, adminHandlers(admin), pipeline) },
     ];

@@ -53,6 +53,7 @@ export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ACCESS_LOG_SLOW_MS: z.coerce.number().int().min(0).max(600_000).default(100),
     BIND_ADDRESS: z.string().default('127.0.0.1'),
     GRPC_PORT: port.default(50051),
     HTTP_PORT: port.default(8080),
@@ -114,6 +115,21 @@ export const configSchema = z
     SIGNUP_IP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
     ADMIN_EMAIL: z.string().email().optional(),
     ADMIN_PASSWORD: z.string().optional(),
+
+    // docs/security.md P2: the breach check of new passwords against the HIBP range API.
+    HIBP_ENABLED: bool.default(true),
+    HIBP_URL: z.string().url().regex(/^https?:\/\//, 'must be an http:// or https:// URL').default('https://api.pwnedpasswords.com'),
+    HIBP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(1500),
+    HIBP_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
+    HIBP_CACHE_SIZE: z.coerce.number().int().min(0).max(100_000).default(1000),
+    HIBP_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(7 * 86400).default(3600),
+
+    // docs/security.md F1-F4: password reset.
+    PUBLIC_RESET_URL: z.string().url().regex(/^https?:\/\//, 'must be an http:// or https:// URL').optional(),
+    PASSWORD_RESET_TTL_SECONDS: z.coerce.number().int().min(60).max(1800).default(1800),
+    PASSWORD_RESET_MAX_PER_IP: z.coerce.number().int().min(1).default(10),
+    PASSWORD_RESET_MAX_PER_EMAIL: z.coerce.number().int().min(1).max(100).default(3),
+    PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(60).default(3600),
   })
   .superRefine((c, ctx) => {
     if ((c.ADMIN_EMAIL === undefined) !== (c.ADMIN_PASSWORD === undefined)) {
@@ -135,7 +151,7 @@ export const configSchema = z
     }
     if (c.NODE_ENV === 'production') {
       // Production never invents its own key material or falls back to single-process backends.
-      for (const k of ['DATABASE_URL', 'SECRET_ENCRYPTION_KEY', 'INTROSPECTION_CLIENTS', 'REDIS_URL', 'NATS_URL'] as const) {
+      for (const k of ['DATABASE_URL', 'SECRET_ENCRYPTION_KEY', 'INTROSPECTION_CLIENTS', 'REDIS_URL', 'NATS_URL', 'PUBLIC_RESET_URL'] as const) {
         if (c[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'required when NODE_ENV=production' });
       }
     }
@@ -146,6 +162,11 @@ export type Config = z.output<typeof configSchema>;
 /** Server reflection: on unless set, except in production where it is off unless set. */
 export function reflectionEnabled(c: Config): boolean {
   return c.GRPC_REFLECTION ?? c.NODE_ENV !== 'production';
+}
+
+/** Where reset links point (docs/security.md F3): set in production, a local page in development. */
+export function publicResetUrl(c: Config): string {
+  return c.PUBLIC_RESET_URL ?? 'http://localhost:3000/reset-password';
 }
 
 export class ConfigError extends Error {
@@ -170,4 +191,62 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The names of every variable the service reads (used by docs and compose checks). */
 export function configVariableNames(): string[] {
   return Object.keys(configSchema.shape);
+}
+
+/**
+ * The mailer process (src/mailer/main.ts) reads its own variables through this schema; the
+ * variables it shares with the identity process (NATS_URL, the stream and prefix, NODE_ENV,
+ * LOG_LEVEL) reuse the identity schema's definitions so both processes read them alike.
+ */
+export const mailerConfigSchema = z
+  .object({
+    NODE_ENV: configSchema.shape.NODE_ENV,
+    LOG_LEVEL: configSchema.shape.LOG_LEVEL,
+    NATS_URL: configSchema.shape.NATS_URL,
+    EVENTS_STREAM: configSchema.shape.EVENTS_STREAM,
+    EVENTS_SUBJECT_PREFIX: configSchema.shape.EVENTS_SUBJECT_PREFIX,
+    SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL').optional(),
+    SMTP_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
+    MAIL_FROM: z.string().min(3).default('Latch <no-reply@localhost>'),
+    MAILER_BIND_ADDRESS: z.string().default('127.0.0.1'),
+    MAILER_HTTP_PORT: port.default(9465),
+    MAILER_CONSUMER_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('latch-mailer'),
+    MAILER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    MAILER_MAX_DELIVER: z.coerce.number().int().min(1).max(1000).default(12),
+    MAILER_BACKOFF_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+    MAILER_MAX_BACKOFF_MS: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.NATS_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['NATS_URL'], message: 'the mailer consumes events from NATS JetStream: set NATS_URL' });
+    }
+    if (c.MAILER_MAX_BACKOFF_MS < c.MAILER_BACKOFF_MS) {
+      ctx.addIssue({ code: 'custom', path: ['MAILER_MAX_BACKOFF_MS'], message: 'must be at least MAILER_BACKOFF_MS' });
+    }
+    if (c.NODE_ENV === 'production' && c.SMTP_URL === undefined) {
+      // Without it mail goes to stdout, which is a development delivery only.
+      ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'required when NODE_ENV=production' });
+    }
+  });
+
+export type MailerConfig = z.output<typeof mailerConfigSchema>;
+
+/** The names of every variable the mailer reads. */
+export function mailerConfigVariableNames(): string[] {
+  return Object.keys(mailerConfigSchema.shape);
+}
+
+export function loadMailerConfig(env: Record<string, string | undefined> = process.env): MailerConfig {
+  const input: Record<string, string> = {};
+  for (const key of mailerConfigVariableNames()) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = mailerConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    // As for loadConfig: the messages name the rule, never the value (SMTP_URL may hold a password).
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
+    throw new ConfigError(`invalid mailer configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return parsed.data;
 }

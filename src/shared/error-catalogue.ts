@@ -50,6 +50,8 @@ export const errorCatalogue = {
   ERR_PASSWORD_TOO_LONG: { kinds: ['invalid_argument'], meaning: 'The password is longer than PASSWORD_MAX_BYTES bytes.' },
   ERR_PASSWORD_COMMON: { kinds: ['invalid_argument'], meaning: 'The new password is on the blocklist of common or predictable passwords.' },
   ERR_PASSWORD_CONTEXT: { kinds: ['invalid_argument'], meaning: 'The new password contains the email\'s name or the service name.' },
+  ERR_PASSWORD_BREACHED: { kinds: ['invalid_argument'], meaning: 'The new password appeared in a data breach (HIBP range API); choose another one.' },
+  ERR_BREACH_CHECK_UNAVAILABLE: { kinds: ['unavailable'], meaning: 'The breach check of a new password could not reach the HIBP range API and HIBP_FAILURE_MODE=closed; try again later.' },
 
   // Sessions and tokens
   ERR_INVALID_REFRESH_TOKEN: { kinds: ['unauthenticated'], meaning: 'The refresh token is unknown, expired or its session has ended.' },
@@ -57,6 +59,13 @@ export const errorCatalogue = {
   ERR_SESSION_NOT_FOUND: { kinds: ['not_found'], meaning: 'The user has no active session with this id.' },
   ERR_SIGNING_KEYS_UNAVAILABLE: { kinds: ['unavailable'], meaning: 'No signing key is ready or the keys cannot be loaded; try again.' },
   ERR_SIGNING_KEY_UNREADABLE: { kinds: ['failed_precondition'], meaning: 'A stored signing key cannot be decrypted with SECRET_ENCRYPTION_KEY (start-up).' },
+
+  // Password reset
+  ERR_TOO_MANY_RESET_REQUESTS: { kinds: ['resource_exhausted'], meaning: 'Too many RequestPasswordReset calls from this client address; wait for `retry-after`.' },
+  ERR_RESET_TOKEN_INVALID: { kinds: ['invalid_argument'], meaning: 'The reset token is malformed, was never issued, or its account is disabled.' },
+  ERR_RESET_TOKEN_USED: { kinds: ['invalid_argument'], meaning: 'The reset token has already been used; request a new password reset.' },
+  ERR_RESET_TOKEN_SUPERSEDED: { kinds: ['invalid_argument'], meaning: 'A newer reset was requested for the account; only the newest link works.' },
+  ERR_RESET_TOKEN_EXPIRED: { kinds: ['invalid_argument'], meaning: 'The reset token is past its lifetime (`PASSWORD_RESET_TTL_SECONDS`); request a new password reset.' },
 
   // Second factor
   ERR_INVALID_MFA_CODE: { kinds: ['unauthenticated', 'permission_denied'], meaning: 'The TOTP or backup code is wrong: unauthenticated while signing in, permission denied for a signed-in user.' },

@@ -30,7 +30,7 @@ export interface ImportViolation {
   message: string;
 }
 
-export const DOMAIN_FOLDERS = ['account', 'signin', 'session', 'token', 'mfa', 'admin', 'introspection', 'password', 'abuse'];
+export const DOMAIN_FOLDERS = ['account', 'signin', 'session', 'token', 'mfa', 'admin', 'introspection', 'password', 'abuse', 'recovery'];
 
 /**
  * Folders that sit on the ground: they import shared/, each other and libraries only (the

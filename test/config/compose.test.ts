@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { configSchema, configVariableNames } from '../../src/shared/config.js';
+import { configSchema, configVariableNames, mailerConfigSchema, mailerConfigVariableNames } from '../../src/shared/config.js';
 import {
   containerPorts,
   dockerfileInstructions,
@@ -19,12 +19,14 @@ import {
  * does not read, fails here.
  */
 
-const names = configVariableNames();
+/** Every variable either process reads: the identity service's schema and the mailer's. */
+const names = [...new Set([...configVariableNames(), ...mailerConfigVariableNames()])];
 
 /** dist/identity/main.js is what `npm run build` (tsconfig.build.json: src -> dist) makes of src/identity/main.ts. */
 const COMPILED_COMMAND = ['node', 'dist/identity/main.js'];
 type Field = (typeof configSchema.shape)[keyof typeof configSchema.shape];
-const field = (name: string): Field => (configSchema.shape as Record<string, Field>)[name]!;
+const field = (name: string): Field =>
+  (configSchema.shape as Record<string, Field>)[name] ?? (mailerConfigSchema.shape as unknown as Record<string, Field>)[name]!;
 const schemaDefaults = configSchema.parse({});
 
 /** What an operator would put in .env for the required `${VAR:?}` interpolations. */
@@ -76,7 +78,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives identity only variables of the config schema', () => {
-    const unknown = Object.keys(rawEnvironment(service('identity'))).filter((k) => !names.includes(k));
+    const unknown = Object.keys(rawEnvironment(service('identity'))).filter((k) => !configVariableNames().includes(k));
     expect(unknown).toEqual([]);
   });
 
@@ -125,6 +127,25 @@ describe('docker-compose.yml', () => {
     }
     const test = [identity.healthcheck?.test ?? []].flat().join(' ');
     expect(test).toContain(`:${schemaDefaults.HTTP_PORT}/readyz`);
+  });
+});
+
+describe('docker-compose.yml: mailer', () => {
+  it('runs the compiled mailer from the same build, with mailer variables only, valid in production', () => {
+    const mailer = service('mailer');
+    expect(mailer.build).toEqual(service('identity').build);
+    expect(mailer.command).toEqual(['node', 'dist/mailer/main.js']);
+    const env = Object.fromEntries(Object.entries(rawEnvironment(mailer)).map(([k, v]) => [k, interpolate(v, {})]));
+    expect(Object.keys(env).filter((k) => !mailerConfigVariableNames().includes(k))).toEqual([]);
+    expect(env.NODE_ENV).toBe('production');
+    const parsed = mailerConfigSchema.safeParse(env);
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+    expect(new URL(env.NATS_URL!).hostname).toBe('nats');
+    const smtp = new URL(env.SMTP_URL!);
+    expect(containerPorts(service(smtp.hostname))).toContain(Number(smtp.port));
+    expect((mailer.depends_on as Record<string, { condition?: string }>).nats?.condition).toBe('service_healthy');
+    const mailerDefaults = mailerConfigSchema.parse({ NATS_URL: 'nats://x' });
+    expect([mailer.healthcheck?.test ?? []].flat().join(' ')).toContain(`:${mailerDefaults.MAILER_HTTP_PORT}/readyz`);
   });
 });
 
@@ -226,5 +247,7 @@ describe('.env.example', () => {
     const all = Object.fromEntries(lines.filter((l) => l.value !== '').map((l) => [l.name, l.value]));
     const parsed = configSchema.safeParse({ ...all, ...placeholders, ADMIN_PASSWORD: 'a-long-enough-admin-passphrase', NODE_ENV: 'production' });
     expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+    const mailer = mailerConfigSchema.safeParse({ ...all, NODE_ENV: 'production' });
+    expect(mailer.success ? [] : mailer.error.issues).toEqual([]);
   });
 });

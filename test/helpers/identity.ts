@@ -91,6 +91,8 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
     SHUTDOWN_GRACE_MS: '2000',
     // Every test client signs up from 127.0.0.1; tests of the sign-up limit set their own.
     SIGNUP_MAX_PER_IP: '100000',
+    // Tests have no internet: breach-check tests point HIBP_URL at a local fake and turn it on.
+    HIBP_ENABLED: 'false',
     // Replicas of one deployment share counters; separate test deployments never do.
     ...(opts.redis !== false && s.redisUrl ? { REDIS_URL: s.redisUrl, REDIS_KEY_PREFIX: `latch_t_${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 12)}` } : {}),
     ...(nats ? { NATS_URL: nats.url, EVENTS_STREAM: nats.streamName, EVENTS_SUBJECT_PREFIX: nats.subjectPrefix } : {}),

@@ -42,6 +42,8 @@ export function serviceEnv(dataDir: string, ports: ServicePorts): NodeJS.Process
     NATS_URL: '',
     INTROSPECTION_CLIENTS: '',
     SECRET_ENCRYPTION_KEY: '',
+    // Tests have no internet; the breach check has its own tests against a local fake.
+    HIBP_ENABLED: 'false',
   };
 }
 

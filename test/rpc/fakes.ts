@@ -21,6 +21,9 @@ const principal = (over: Partial<Principal>): Principal => ({
   sessionId: 's-1',
   passwordMustChange: false,
   amr: ['pwd'],
+  email: 'ada@example.com',
+  createdAtMs: 0,
+  totpEnabled: false,
   ...over,
 });
 

@@ -18,7 +18,7 @@ describe('unimplemented methods', () => {
   let h: RunningHttpServer;
   beforeAll(async () => {
     const pipeline = { auth: fakeAuth, logger: logs.logger, metrics: createMetrics({ defaultMetrics: false }), trustedProxies: [] };
-    // authImpl leaves RequestPasswordReset out, as the real handlers do.
+    // authImpl leaves RequestPasswordReset out, as a handler set without that flow would.
     const services = [{ service: AuthService, impl: wrapService(AuthService, authImpl, pipeline) }];
     const health = { isServing: () => true };
     [g, h, bare] = await Promise.all([

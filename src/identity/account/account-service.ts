@@ -2,6 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { ClientInfo } from '../../shared/client-info.js';
 import { LatchError } from '../../shared/errors.js';
 import type { SignupThrottle } from '../abuse/signup-throttle.js';
+import type { PasswordBreachCheck } from '../password/breach-check.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordPolicy } from '../password/policy.js';
 import { normalizeEmail } from './email.js';
@@ -15,6 +16,8 @@ export interface AccountDeps {
   attempts: PasswordAttempts;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
+  /** P2: runs after the policy, before hashing. */
+  breaches: PasswordBreachCheck;
   signup: SignupThrottle;
   clock: Clock;
   signupEnabled: boolean;
@@ -36,6 +39,7 @@ export class AccountService {
     this.d.hasher.assertRoomForNew();
     const slot = await this.d.signup.reserve(client.ip);
     this.d.policy.check(password, { email }, 'password');
+    await this.d.breaches.assertNotBreached(password, 'password');
     let hash: string;
     try {
       hash = await this.d.hasher.hash(password);

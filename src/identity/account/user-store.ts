@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { LatchError } from '../../shared/errors.js';
+import { totpEnabledSql } from '../mfa/mfa-store.js';
 import { UserEntity, type Role, type User } from './user.entity.js';
 
 /** Any constant shared by every replica; serialises bootstraps so exactly one admin is created. */
@@ -24,13 +25,15 @@ export interface UserListQuery {
   limit: number;
 }
 
-/** What Introspect needs of a user, and the sessions of theirs ended one by one lately. */
+/** What Introspect and GetCurrentUser need of a user, and the sessions of theirs ended one by one lately. */
 export interface TokenStateRow {
   email: string;
   role: Role;
   disabled: boolean;
   passwordMustChange: boolean;
   tokensValidAfter: Date | string;
+  createdAt: Date | string;
+  totpEnabled: boolean;
   revokedIds: string[] | null;
   revokedCount: number | null;
   revokedOldest: Date | string | null;
@@ -148,6 +151,7 @@ export class UserStore {
     // One round trip on the Introspect hot path: the user and their recently ended sessions.
     const rows: TokenStateRow[] = await this.em().execute(
       `select u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
+              u.created_at as "createdAt", ${totpEnabledSql('u.id')} as "totpEnabled",
               r.ids as "revokedIds", r.n as "revokedCount", r.oldest as "revokedOldest"
          from users u
          left join lateral (

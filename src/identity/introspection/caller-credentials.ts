@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { LatchError } from '../../shared/errors.js';
 
 /**
@@ -25,6 +25,7 @@ export class CallerCredentials {
   }
 }
 
+/** One-shot hashing: no Hash object per Introspect call. */
 function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+  return hash('sha256', s, 'buffer');
 }

@@ -16,6 +16,9 @@ export interface ActiveToken {
   sessionId: string;
   passwordMustChange: boolean;
   amr: string[];
+  /** Of the user state the answer was made from; not part of the Introspect response. */
+  createdAtMs: number;
+  totpEnabled: boolean;
 }
 
 export type Introspection = ActiveToken | { active: false };
@@ -64,6 +67,8 @@ export class IntrospectionService {
       sessionId: claims.sid,
       passwordMustChange: state!.passwordMustChange,
       amr: claims.amr,
+      createdAtMs: state!.createdAtMs,
+      totpEnabled: state!.totpEnabled,
     };
     this.answers.set(claims, { state: state!, answer });
     return answer;

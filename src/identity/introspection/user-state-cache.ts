@@ -4,12 +4,17 @@ import type { Logger } from '../../shared/logger.js';
 import type { UserStore, TokenStateRow } from '../account/user-store.js';
 import { msOf } from '../persistence/row-values.js';
 
-/** What Introspect needs to know about a token's subject beyond the signature. */
+/**
+ * What Introspect needs to know about a token's subject beyond the signature, plus the rest of
+ * what GetCurrentUser answers (created_at, totp_enabled), so that RPC reads no more than Introspect.
+ */
 export interface UserState {
   email: string;
   role: 'user' | 'admin';
   disabled: boolean;
   passwordMustChange: boolean;
+  createdAtMs: number;
+  totpEnabled: boolean;
   /**
    * Access tokens issued before this instant are inactive: the user's tokens_valid_after, raised
    * past the oldest revoked sessions when there were more than the list below can hold.
@@ -45,7 +50,7 @@ interface Entry {
 }
 
 /**
- * Per-process cache of user state on the Introspect hot path. Entries are dropped by the
+ * Per-process cache of user state on the Introspect and user-RPC authentication hot path. Entries are dropped by the
  * sessions_revoked broadcast and expire after `ttlMs` in any case; while the broadcast is not
  * live the cache is bypassed, so a missed broadcast can never stretch the revocation bound (I4).
  * A database failure is UNAVAILABLE, never "inactive" (I3).
@@ -128,6 +133,8 @@ export class UserStateCache {
       role: r.role,
       disabled: r.disabled,
       passwordMustChange: r.passwordMustChange,
+      createdAtMs: msOf(r.createdAt),
+      totpEnabled: r.totpEnabled === true,
       tokensValidAfterMs,
       revokedSessions: new Set(ids.slice(0, this.maxRevokedSessions)),
     };

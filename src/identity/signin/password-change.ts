@@ -7,6 +7,7 @@ import type { UserStore } from '../account/user-store.js';
 import { toUserView } from '../account/user-view.js';
 import { enqueue } from '../events/outbox-store.js';
 import { securityAlert } from '../events/security-alert.js';
+import type { PasswordBreachCheck } from '../password/breach-check.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordPolicy } from '../password/policy.js';
 import type { SessionService } from '../session/session-service.js';
@@ -20,6 +21,8 @@ export interface PasswordChangeDeps {
   issuer: SessionIssuer;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
+  /** P2: runs after the policy, before hashing. */
+  breaches: PasswordBreachCheck;
   clock: Clock;
 }
 
@@ -40,6 +43,7 @@ export class PasswordChange {
     if (next.normalize('NFKC') === current.normalize('NFKC')) {
       throw invalidArgument('new_password', 'must differ from the current password');
     }
+    await this.d.breaches.assertNotBreached(next, 'new_password');
     const hash = await this.d.hasher.hash(next);
     let notBefore = 0;
     const session = await this.d.orm.em.fork().transactional(async (em) => {

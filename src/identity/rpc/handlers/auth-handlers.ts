@@ -5,6 +5,7 @@ import { invalidArgument } from '../../../shared/errors.js';
 import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../gen/identity/v1/auth_pb.js';
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
+import type { PasswordReset } from '../../recovery/password-reset.js';
 import type { PasswordChange } from '../../signin/password-change.js';
 import type { SessionIssuer } from '../../signin/session-issuer.js';
 import type { SignInService } from '../../signin/sign-in-service.js';
@@ -18,17 +19,19 @@ export interface AuthHandlerDeps {
   accounts: AccountService;
   signIn: SignInService;
   passwordChange: PasswordChange;
+  passwordReset: PasswordReset;
   sessions: SessionService;
   issuer: SessionIssuer;
   mfa: MfaService;
+  /**
+   * Called after a change GetCurrentUser shows that revokes no session (TOTP on or off), so this
+   * replica's user-state cache drops the user at once.
+   */
+  accountChanged?: (userId: string) => void;
 }
 
 const MAX_CODE_CHARS = 64;
 
-/**
- * RequestPasswordReset and ResetPassword are declared in the contract but left out here: the
- * pipeline answers them UNIMPLEMENTED (rpc/unimplemented.ts) until that feature lands.
- */
 export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof AuthService>> {
   return {
     async register(req, ctx) {
@@ -74,6 +77,7 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
     async confirmTotpEnrollment(req, ctx) {
       const user = await d.accounts.getUser(requirePrincipal(ctx).userId);
       const codes = await d.mfa.confirmEnrollment(user.id, user.email, required('code', req.code, MAX_CODE_CHARS), clientInfo(ctx));
+      d.accountChanged?.(user.id);
       return { backupCodes: codes };
     },
 
@@ -82,6 +86,7 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
       const code = required('code', req.code, MAX_CODE_CHARS);
       const user = await d.accounts.verifyCurrentPassword(requirePrincipal(ctx).userId, required('current_password', req.currentPassword, MAX_PASSWORD_CHARS), client);
       await d.mfa.disable(user.id, user.email, code, client);
+      d.accountChanged?.(user.id);
       return {};
     },
 
@@ -108,8 +113,21 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
       return {};
     },
 
-    async getCurrentUser(_req, ctx) {
-      return { user: toUser(await d.accounts.getUser(requirePrincipal(ctx).userId)) };
+    getCurrentUser(_req, ctx) {
+      // Authentication already read the account through the user-state cache Introspect uses;
+      // an authenticated user is never disabled (a disabled account's tokens are inactive).
+      const p = requirePrincipal(ctx);
+      return {
+        user: toUser({
+          id: p.userId,
+          email: p.email,
+          role: p.role,
+          disabled: false,
+          passwordMustChange: p.passwordMustChange,
+          totpEnabled: p.totpEnabled,
+          createdAtMs: p.createdAtMs,
+        }),
+      };
     },
 
     async changePassword(req, ctx) {
@@ -122,6 +140,22 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
         clientInfo(ctx),
       );
       return { session: toSession(session) };
+    },
+
+    async requestPasswordReset(req, ctx) {
+      // The same empty answer whether or not the email has an account (docs/security.md F1).
+      await d.passwordReset.request(required('email', req.email, 320), clientInfo(ctx));
+      return {};
+    },
+
+    async resetPassword(req, ctx) {
+      // Signs nobody in (F4): the user signs in with the new password, second factor included.
+      await d.passwordReset.complete(
+        required('reset_token', req.resetToken, MAX_TOKEN_CHARS),
+        required('new_password', req.newPassword, MAX_PASSWORD_CHARS),
+        clientInfo(ctx),
+      );
+      return {};
     },
 
     async listSessions(_req, ctx) {

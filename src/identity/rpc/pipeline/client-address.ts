@@ -47,6 +47,21 @@ function isTrusted(ip: string, proxies: BlockList): boolean {
   return proxies.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
 }
 
+/**
+ * A connection's peer string is the same on every call it carries: remember the last few
+ * normalised, so a busy connection does not parse its address per call.
+ */
+const peers = new Map<string, string>();
+function normalizedPeer(peer: string): string {
+  let ip = peers.get(peer);
+  if (ip === undefined) {
+    ip = normalizeAddress(peer);
+    if (peers.size >= 1024) peers.clear();
+    peers.set(peer, ip);
+  }
+  return ip;
+}
+
 const cache = new Map<string, BlockList>();
 function compiled(trustedProxies: readonly string[] | BlockList): BlockList {
   if (trustedProxies instanceof BlockList) return trustedProxies;
@@ -70,7 +85,7 @@ export function clientAddress(
   forwardedFor: string | null,
   trustedProxies: readonly string[] | BlockList,
 ): string {
-  const peerIp = normalizeAddress(peer);
+  const peerIp = normalizedPeer(peer);
   if (forwardedFor === null || forwardedFor.trim() === '') return peerIp;
   const proxies = compiled(trustedProxies);
   if (!isTrusted(peerIp, proxies)) return peerIp;

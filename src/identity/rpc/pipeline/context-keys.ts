@@ -4,7 +4,7 @@ import { LatchError } from '../../../shared/errors.js';
 
 /**
  * Per-call values shared between the transports, the pipeline and the service implementations.
- * The transports set only `peerAddressKey` and `requestDecodeFailureKey`; everything else is
+ * The transports set only `peerAddressKey`, `requestDecodeFailureKey` and `decodedRequestKey`; everything else is
  * derived by the pipeline steps (client-info.ts, auth-policy.ts).
  */
 
@@ -16,6 +16,13 @@ export interface Principal {
   passwordMustChange: boolean;
   /** Authentication methods of the session, e.g. ['pwd', 'otp'] (RFC 8176). */
   amr: string[];
+  /**
+   * The rest of the account as the authentication found it (the same cached user state Introspect
+   * answers from, introspection/user-state-cache.ts): what GetCurrentUser returns without a query.
+   */
+  email: string;
+  createdAtMs: number;
+  totpEnabled: boolean;
 }
 
 /** Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. */
@@ -35,6 +42,13 @@ export const clientInfoKey = createContextKey<ClientInfo>({ ip: '', userAgent: '
 export const requestDecodeFailureKey = createContextKey<LatchError | undefined>(undefined, {
   description: 'request decode failure',
 });
+
+/**
+ * Set by a transport that already decoded the request to check it (http-decode-guard.ts): connect
+ * is handed an empty message instead of decoding the same bytes again, and the pipeline swaps this
+ * one in (request-hygiene.ts).
+ */
+export const decodedRequestKey = createContextKey<unknown>(undefined, { description: 'decoded request' });
 
 /** What both transports store under requestDecodeFailureKey for a body that is not the message. */
 export const undecodableRequest = () =>

@@ -4,18 +4,20 @@ import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import type { Logger } from '../../../shared/logger.js';
 import { unimplemented } from '../unimplemented.js';
 import { writeAccessLine, codeName } from './access-log.js';
+import type { AccessLogSummary } from './access-log-summary.js';
 import { authenticate, type Authenticator } from './auth-policy.js';
 import { trustedProxyList } from './client-address.js';
 import { recordClientInfo } from './client-info.js';
 import { mapError, type MappedError } from './error-map.js';
 import { methodPolicies, policyFor, type MethodPolicy } from './method-policy.js';
-import { callFinished, callStarted, type RpcMetrics } from './metrics.js';
-import { checkRequest } from './request-hygiene.js';
+import { callMetrics, type CallMetrics, type RpcMetrics } from './metrics.js';
+import { checkRequest, takeRequest } from './request-hygiene.js';
 
 /**
  * Everything every call goes through, whichever transport carried it, in this order: client
  * info, request hygiene (a body that did not decode, bad strings), the method's auth policy, the
- * handler, error mapping, one log line per call (failures included) and metrics. Each step lives
+ * handler, error mapping, the access log (a line per call, or per interval for the busiest methods'
+ * successful calls: access-log-summary.ts) and metrics. Each step lives
  * in a file of its own; this composes them. Both transports mount the implementation this returns.
  */
 
@@ -26,6 +28,8 @@ export interface PipelineOptions {
   /** TRUSTED_PROXIES: IPs or CIDRs whose X-Forwarded-For we believe. */
   trustedProxies: readonly string[];
   policies?: Readonly<Record<string, MethodPolicy>>;
+  /** Without it every call writes its own access line. */
+  accessLog?: AccessLogSummary;
 }
 
 type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
@@ -60,13 +64,25 @@ function wrapMethod(
   proxies: ReturnType<typeof trustedProxyList>,
   opts: PipelineOptions,
 ): UnaryFn {
+  // Everything that depends only on the method is worked out here, once, not per call.
   const rpc = `${service.typeName}/${method.name}`;
   const { logger, metrics, auth } = opts;
-  return async (req, ctx) => {
+  const summarise = opts.accessLog?.recorderFor(rpc);
+  const byTransport = new Map<string, CallMetrics>();
+  const metricsFor = (transport: string): CallMetrics => {
+    let m = byTransport.get(transport);
+    if (m === undefined) {
+      m = callMetrics(metrics, { service: service.typeName, method: method.name, transport });
+      byTransport.set(transport, m);
+    }
+    return m;
+  };
+  return async (received, ctx) => {
     const start = performance.now();
+    const req = takeRequest(received, ctx);
     const info = recordClientInfo(ctx, proxies);
-    const call = { service: service.typeName, method: method.name, transport: ctx.protocolName };
-    callStarted(metrics, call);
+    const measured = metricsFor(ctx.protocolName);
+    measured.started();
     let failure: MappedError | undefined;
     try {
       checkRequest(method.input, req, ctx);
@@ -76,10 +92,12 @@ function wrapMethod(
       failure = mapError(err);
       throw failure.error;
     } finally {
-      const seconds = (performance.now() - start) / 1000;
-      const code = codeName(failure?.error.code);
-      callFinished(metrics, call, code, seconds);
-      writeAccessLine(logger, rpc, code, seconds, info, ctx, failure);
+      const ms = performance.now() - start;
+      const code = failure === undefined ? 'ok' : codeName(failure.error.code);
+      measured.finished(code, ms / 1000);
+      if (failure !== undefined || summarise === undefined || !summarise(ms)) {
+        writeAccessLine(logger, rpc, code, ms / 1000, info, ctx, failure);
+      }
     }
   };
 }

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { fromBinary, fromJsonString, type DescMessage } from '@bufbuild/protobuf';
-import { Code, ConnectError, createConnectRouter, createContextValues, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createConnectRouter, createContextValues, type ContextKey, type Interceptor } from '@connectrpc/connect';
 import {
   createAsyncIterable,
   readAllBytes,
@@ -17,7 +17,7 @@ import {
 } from '@connectrpc/connect-node';
 import { LatchError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
-import { requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
+import { decodedRequestKey, requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
 
 /**
  * connect-node decodes the request before any interceptor runs and answers a body it cannot parse
@@ -26,7 +26,8 @@ import { requestDecodeFailureKey, undecodableRequest } from '../pipeline/context
  * body first, and when that fails it hands connect an empty (valid) message plus the reason under
  * `requestDecodeFailureKey`; the pipeline (pipeline/request-hygiene.ts) then fails the call with
  * INVALID_ARGUMENT like any other bad request (docs/security.md X1). grpc-adapter.ts does the same
- * for the grpc-js port.
+ * for the grpc-js port. A body that decodes is not decoded twice: connect gets the empty message
+ * too and the pipeline takes the decoded one from `decodedRequestKey`.
  */
 
 export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
@@ -37,10 +38,11 @@ export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
 /** connectNodeAdapter (same options, same routing) with every route behind the decode guard. */
 export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const compressions = options.acceptCompression ?? [compressionGzip, compressionBrotli];
-  // Innermost: an implementation mounted without the pipeline must not answer the empty stand-in.
+  // Innermost: an implementation mounted without the pipeline must not answer the empty stand-in
+  // (the pipeline takes the decoded message and clears its key; a failure it throws itself).
   const unconsumed: Interceptor = (next) => async (req) => {
     const res = await next(req);
-    if (req.contextValues.get(requestDecodeFailureKey) !== undefined) {
+    if (req.contextValues.get(requestDecodeFailureKey) !== undefined || req.contextValues.get(decodedRequestKey) !== undefined) {
       throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
     }
     return res;
@@ -102,11 +104,13 @@ function guard(handler: UniversalHandler, compressions: Compression[], readMaxBy
     try {
       bytes = await readAllBytes(req.body, readMaxBytes, req.header.get('content-length'));
     } catch (err) {
-      return handler(replaceBody(req, type, failureFrom(err)));
+      return handler(replaceBody(req, type, requestDecodeFailureKey, failureFrom(err)));
     }
-    const failure = await decodeFailure(bytes, type, input, compressions, readMaxBytes);
-    if (failure !== undefined) return handler(replaceBody(req, type, failure));
-    return handler({ ...req, body: createAsyncIterable([bytes]) });
+    const decoded = await decode(bytes, type, input, compressions, readMaxBytes);
+    if (decoded.failure !== undefined) return handler(replaceBody(req, type, requestDecodeFailureKey, decoded.failure));
+    // An encoding we do not accept: connect refuses it (UNIMPLEMENTED) from the original body.
+    if (decoded.message === undefined) return handler({ ...req, body: createAsyncIterable([bytes]) });
+    return handler(replaceBody(req, type, decodedRequestKey, decoded.message));
   };
   return Object.assign(guarded, {
     protocolNames: handler.protocolNames,
@@ -130,19 +134,20 @@ function failureFrom(err: unknown): LatchError {
   return new LatchError('invalid_argument', 'ERR_UNREADABLE_REQUEST', 'request body could not be read');
 }
 
-async function decodeFailure(
+/** The message, or why there is none; neither when the encoding is one connect should refuse. */
+async function decode(
   bytes: Uint8Array,
   type: Parsed,
   input: DescMessage,
   compressions: Compression[],
   readMaxBytes: number,
-): Promise<LatchError | undefined> {
+): Promise<{ message?: unknown; failure?: LatchError }> {
   let payload = bytes;
   let compressed = type.encoding !== '';
   if (type.framing === 'grpc-web') {
     // Unary: exactly one envelope, flags 0 (plain) or 1 (compressed); no trailers from a client.
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (bytes.byteLength < 5 || (bytes[0]! & ~1) !== 0 || view.getUint32(1) !== bytes.byteLength - 5) return undecodableRequest();
+    if (bytes.byteLength < 5 || (bytes[0]! & ~1) !== 0 || view.getUint32(1) !== bytes.byteLength - 5) return { failure: undecodableRequest() };
     compressed = (bytes[0]! & 1) === 1;
     payload = bytes.subarray(5);
   }
@@ -150,25 +155,29 @@ async function decodeFailure(
     if (compressed) {
       const compression = compressions.find((c) => c.name === type.encoding);
       // An encoding we do not accept is connect's to refuse (UNIMPLEMENTED).
-      if (compression === undefined) return undefined;
+      if (compression === undefined) return {};
       payload = await compression.decompress(payload, readMaxBytes);
     }
-    if (type.binary) fromBinary(input, payload);
-    else fromJsonString(input, new TextDecoder().decode(payload), { ignoreUnknownFields: true });
-    return undefined;
+    // The options connect itself decodes with (unknown fields kept in binary, ignored in JSON).
+    if (type.binary) return { message: fromBinary(input, payload) };
+    return { message: fromJsonString(input, textDecoder.decode(payload), { ignoreUnknownFields: true }) };
   } catch (err) {
-    return err instanceof ConnectError && err.code === Code.ResourceExhausted ? failureFrom(err) : undecodableRequest();
+    return { failure: err instanceof ConnectError && err.code === Code.ResourceExhausted ? failureFrom(err) : undecodableRequest() };
   }
 }
 
-/** The request as connect should see it: an empty message, uncompressed, plus the reason. */
-function replaceBody(req: UniversalServerRequest, type: Parsed, failure: LatchError): UniversalServerRequest {
-  const message = type.binary ? new Uint8Array(0) : new TextEncoder().encode('{}');
+const textDecoder = new TextDecoder();
+const EMPTY_BINARY = new Uint8Array(0);
+const EMPTY_JSON = new TextEncoder().encode('{}');
+
+/** The request as connect should see it: an empty message, uncompressed, plus the decoded message or the reason. */
+function replaceBody<T>(req: UniversalServerRequest, type: Parsed, key: ContextKey<T>, value: T): UniversalServerRequest {
+  const message = type.binary ? EMPTY_BINARY : EMPTY_JSON;
   const body = type.framing === 'grpc-web' ? envelope(message) : message;
   const header = new Headers(req.header);
   header.delete(type.framing === 'grpc-web' ? 'grpc-encoding' : 'content-encoding');
   header.set('content-length', String(body.byteLength));
-  return { ...req, header, body: createAsyncIterable([body]), contextValues: withFailure(req, failure) };
+  return { ...req, header, body: createAsyncIterable([body]), contextValues: withValue(req, key, value) };
 }
 
 function envelope(message: Uint8Array): Uint8Array {
@@ -178,9 +187,9 @@ function envelope(message: Uint8Array): Uint8Array {
   return out;
 }
 
-function withFailure(req: UniversalServerRequest, failure: LatchError) {
+function withValue<T>(req: UniversalServerRequest, key: ContextKey<T>, value: T) {
   const values = req.contextValues ?? createContextValues();
-  values.set(requestDecodeFailureKey, failure);
+  values.set(key, value);
   return values;
 }
 
@@ -207,5 +216,5 @@ function inspectGet(req: UniversalServerRequest, input: DescMessage): UniversalS
   if (ok) return req;
   for (const key of ['message', 'base64', 'compression']) q.delete(key);
   q.set('message', encoding === 'json' ? '{}' : '');
-  return { ...req, url: url.toString(), contextValues: withFailure(req, undecodableRequest()) };
+  return { ...req, url: url.toString(), contextValues: withValue(req, requestDecodeFailureKey, undecodableRequest()) };
 }
