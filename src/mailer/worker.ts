@@ -6,6 +6,7 @@ import type { MailerMetrics } from './metrics.js';
 import { SentIds } from './sent-ids.js';
 import { Slots } from './slots.js';
 import { classifyFailure, describeFailure, type MailTransport } from './transport.js';
+import { WakeableSleep } from '../shared/wakeable-sleep.js';
 
 export interface MailWorkerOptions {
   js: JetStreamClient;
@@ -44,7 +45,7 @@ export class MailWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private messages: ConsumerMessages | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pause = new WakeableSleep();
   private consumingNow = false;
 
   constructor(options: MailWorkerOptions) {
@@ -67,7 +68,7 @@ export class MailWorker {
   /** Stops pulling, lets the sends in flight finish (and be acked), hands back the rest unacked. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.messages?.close().catch(() => undefined);
     await this.loop;
     await Promise.all(this.inFlight);
@@ -113,23 +114,10 @@ export class MailWorker {
       } finally {
         this.consumingNow = false;
       }
-      if (this.running) await this.sleep(RETRY_SETUP_MS);
+      if (this.running) await this.pause.sleep(RETRY_SETUP_MS);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
-  }
 
   private async handle(msg: JsMsg): Promise<void> {
     const { logger, metrics } = this.o;

@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { OutboxStore, type ClaimedEvent } from './outbox-store.js';
 import { DEFAULT_SUBJECT_PREFIX } from './subjects.js';
+import { WakeableSleep } from '../../shared/wakeable-sleep.js';
 
 /** Where the relay sends events: JetStream in production, the in-process publisher otherwise. */
 export interface EventPublisher {
@@ -63,7 +64,7 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private kicked = false;
-  private wake: (() => void) | undefined;
+  private readonly pause = new WakeableSleep();
 
   constructor(options: OutboxRelayOptions) {
     this.store = new OutboxStore(options.orm);
@@ -90,13 +91,13 @@ export class OutboxRelay {
    */
   kick(): void {
     this.kicked = true;
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** Stops polling after the batch in flight has been published and recorded. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     this.loop = undefined;
   }
@@ -135,23 +136,10 @@ export class OutboxRelay {
         this.logger.warn({ err }, 'outbox relay: claim failed');
       }
       if (!this.running) break;
-      if (!full && !this.kicked) await this.sleep(this.pollIntervalMs);
+      if (!full && !this.kicked) await this.pause.sleep(this.pollIntervalMs);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
-  }
 
   private claim(): Promise<ClaimedEvent[]> {
     const now = this.clock.nowMs();
