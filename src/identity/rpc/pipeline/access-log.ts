@@ -7,9 +7,15 @@ import { errorIdHeader, type MappedError } from './error-map.js';
 /** "ok", "invalid_argument", ...: the names gRPC and Connect use on the wire. */
 export function codeName(code: Code | undefined): string {
   if (code === undefined) return 'ok';
-  const name = Code[code];
-  return name === undefined ? String(code) : name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+  return CODE_NAMES.get(code) ?? String(code);
 }
+
+// Worked out once: a refused call (a flood's every call) should not run a regex for its name.
+const CODE_NAMES = new Map<number, string>(
+  Object.values(Code)
+    .filter((c): c is Code => typeof c === 'number')
+    .map((c) => [c, Code[c].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()]),
+);
 
 const atLeastInfo = (l: MappedError['level']) => (l === 'debug' ? 'info' : l);
 
