@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/v1/user.proto.
  */
 export const file_identity_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChZpZGVudGl0eS92MS91c2VyLnByb3RvEgtpZGVudGl0eS52MSKlAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIMCgRyb2xlGAMgASgJEhQKDHRvdHBfZW5hYmxlZBgEIAEoCBIcChRwYXNzd29yZF9tdXN0X2NoYW5nZRgFIAEoCBIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgHIAEoCCLmAQoHU2Vzc2lvbhIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0b2tlbl90eXBlGAUgASgJEh8KBHVzZXIYBiABKAsyES5pZGVudGl0eS52MS5Vc2VyYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChZpZGVudGl0eS92MS91c2VyLnByb3RvEgtpZGVudGl0eS52MSK9AQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIMCgRyb2xlGAMgASgJEhQKDHRvdHBfZW5hYmxlZBgEIAEoCBIcChRwYXNzd29yZF9tdXN0X2NoYW5nZRgFIAEoCBIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgHIAEoCBIWCg5lbWFpbF92ZXJpZmllZBgIIAEoCCLmAQoHU2Vzc2lvbhIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0b2tlbl90eXBlGAUgASgJEh8KBHVzZXIYBiABKAsyES5pZGVudGl0eS52MS5Vc2VyYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A user as other services and clients see it. Never carries a hash or secret.
@@ -56,6 +56,13 @@ export type User = Message<"identity.v1.User"> & {
    * @generated from field: bool disabled = 7;
    */
   disabled: boolean;
+
+  /**
+   * True once the owner followed the link of a verification mail (AuthService.VerifyEmail).
+   *
+   * @generated from field: bool email_verified = 8;
+   */
+  emailVerified: boolean;
 };
 
 /**

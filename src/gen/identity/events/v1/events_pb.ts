@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/events/v1/events.proto.
  */
 export const file_identity_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9pZGVudGl0eS9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJpZGVudGl0eS5ldmVudHMudjEijQEKFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIRCglyZXNldF91cmwYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizgEKDVNlY3VyaXR5QWxlcnQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIzCgRraW5kGAQgASgOMiUuaWRlbnRpdHkuZXZlbnRzLnYxLlNlY3VyaXR5QWxlcnRLaW5kEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljbGllbnRfaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCSJ4Cg9TZXNzaW9uc1Jldm9rZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIuCgpub3RfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJKtkDChFTZWN1cml0eUFsZXJ0S2luZBIjCh9TRUNVUklUWV9BTEVSVF9LSU5EX1VOU1BFQ0lGSUVEEAASKwonU0VDVVJJVFlfQUxFUlRfS0lORF9SRUZSRVNIX1RPS0VOX1JFVVNFEAESKAokU0VDVVJJVFlfQUxFUlRfS0lORF9QQVNTV09SRF9DSEFOR0VEEAISJgoiU0VDVVJJVFlfQUxFUlRfS0lORF9QQVNTV09SRF9SRVNFVBADEiQKIFNFQ1VSSVRZX0FMRVJUX0tJTkRfVE9UUF9FTkFCTEVEEAQSJQohU0VDVVJJVFlfQUxFUlRfS0lORF9UT1RQX0RJU0FCTEVEEAUSKAokU0VDVVJJVFlfQUxFUlRfS0lORF9CQUNLVVBfQ09ERV9VU0VEEAYSMAosU0VDVVJJVFlfQUxFUlRfS0lORF9CQUNLVVBfQ09ERVNfUkVHRU5FUkFURUQQBxImCiJTRUNVUklUWV9BTEVSVF9LSU5EX0FDQ09VTlRfTE9DS0VEEAgSIgoeU0VDVVJJVFlfQUxFUlRfS0lORF9NRkFfTE9DS0VEEAkSKwonU0VDVVJJVFlfQUxFUlRfS0lORF9TRUNPTkRfRkFDVE9SX1JFU0VUEApiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9pZGVudGl0eS9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJpZGVudGl0eS5ldmVudHMudjEijQEKFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEAoIZXZlbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIRCglyZXNldF91cmwYBCABKAkSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikgEKGkVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdGVkEhAKCGV2ZW50X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDQoFZW1haWwYAyABKAkSEgoKdmVyaWZ5X3VybBgEIAEoCRIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLOAQoNU2VjdXJpdHlBbGVydBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEjMKBGtpbmQYBCABKA4yJS5pZGVudGl0eS5ldmVudHMudjEuU2VjdXJpdHlBbGVydEtpbmQSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNsaWVudF9pcBgGIAEoCRISCgp1c2VyX2FnZW50GAcgASgJIngKD1Nlc3Npb25zUmV2b2tlZBIQCghldmVudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi4KCm5vdF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYBCABKAkq2QMKEVNlY3VyaXR5QWxlcnRLaW5kEiMKH1NFQ1VSSVRZX0FMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIrCidTRUNVUklUWV9BTEVSVF9LSU5EX1JFRlJFU0hfVE9LRU5fUkVVU0UQARIoCiRTRUNVUklUWV9BTEVSVF9LSU5EX1BBU1NXT1JEX0NIQU5HRUQQAhImCiJTRUNVUklUWV9BTEVSVF9LSU5EX1BBU1NXT1JEX1JFU0VUEAMSJAogU0VDVVJJVFlfQUxFUlRfS0lORF9UT1RQX0VOQUJMRUQQBBIlCiFTRUNVUklUWV9BTEVSVF9LSU5EX1RPVFBfRElTQUJMRUQQBRIoCiRTRUNVUklUWV9BTEVSVF9LSU5EX0JBQ0tVUF9DT0RFX1VTRUQQBhIwCixTRUNVUklUWV9BTEVSVF9LSU5EX0JBQ0tVUF9DT0RFU19SRUdFTkVSQVRFRBAHEiYKIlNFQ1VSSVRZX0FMRVJUX0tJTkRfQUNDT1VOVF9MT0NLRUQQCBIiCh5TRUNVUklUWV9BTEVSVF9LSU5EX01GQV9MT0NLRUQQCRIrCidTRUNVUklUWV9BTEVSVF9LSU5EX1NFQ09ORF9GQUNUT1JfUkVTRVQQCmIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Subject identity.events.password_reset_requested. The only event that carries a link.
@@ -52,6 +52,46 @@ export type PasswordResetRequested = Message<"identity.events.v1.PasswordResetRe
  */
 export const PasswordResetRequestedSchema: GenMessage<PasswordResetRequested> = /*@__PURE__*/
   messageDesc(file_identity_events_v1_events, 0);
+
+/**
+ * Subject identity.events.email_verification_requested. Carries the verification link; sent on
+ * Register and on ResendVerificationEmail.
+ *
+ * @generated from message identity.events.v1.EmailVerificationRequested
+ */
+export type EmailVerificationRequested = Message<"identity.events.v1.EmailVerificationRequested"> & {
+  /**
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string email = 3;
+   */
+  email: string;
+
+  /**
+   * @generated from field: string verify_url = 4;
+   */
+  verifyUrl: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message identity.events.v1.EmailVerificationRequested.
+ * Use `create(EmailVerificationRequestedSchema)` to create a new message.
+ */
+export const EmailVerificationRequestedSchema: GenMessage<EmailVerificationRequested> = /*@__PURE__*/
+  messageDesc(file_identity_events_v1_events, 1);
 
 /**
  * Subject identity.events.security_alert.
@@ -100,7 +140,7 @@ export type SecurityAlert = Message<"identity.events.v1.SecurityAlert"> & {
  * Use `create(SecurityAlertSchema)` to create a new message.
  */
 export const SecurityAlertSchema: GenMessage<SecurityAlert> = /*@__PURE__*/
-  messageDesc(file_identity_events_v1_events, 1);
+  messageDesc(file_identity_events_v1_events, 2);
 
 /**
  * Subject identity.events.sessions_revoked. With session_id empty, every token of user_id issued
@@ -136,7 +176,7 @@ export type SessionsRevoked = Message<"identity.events.v1.SessionsRevoked"> & {
  * Use `create(SessionsRevokedSchema)` to create a new message.
  */
 export const SessionsRevokedSchema: GenMessage<SessionsRevoked> = /*@__PURE__*/
-  messageDesc(file_identity_events_v1_events, 2);
+  messageDesc(file_identity_events_v1_events, 3);
 
 /**
  * @generated from enum identity.events.v1.SecurityAlertKind
