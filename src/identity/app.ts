@@ -217,6 +217,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
       maxPerIp: config.SIGNUP_MAX_PER_IP,
       windowSeconds: config.SIGNUP_IP_WINDOW_SECONDS,
+      refusalDelayMs: config.SIGNUP_REFUSAL_DELAY_MS,
       logger,
     });
 

@@ -113,6 +113,7 @@ export const configSchema = z
     SIGNUP_ENABLED: bool.default(true),
     SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(10),
     SIGNUP_IP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
+    SIGNUP_REFUSAL_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
     ADMIN_EMAIL: z.string().email().optional(),
     ADMIN_PASSWORD: z.string().optional(),
 

@@ -13,10 +13,19 @@ export interface SignupThrottleOptions {
   /** SIGNUP_IP_WINDOW_SECONDS. */
   windowSeconds: number;
   logger?: Logger;
+  /**
+   * SIGNUP_REFUSAL_DELAY_MS: how long a refusal of a spent address is held before it is sent (at
+   * most until the window ends); 0 answers at once. See `reserve`.
+   */
+  refusalDelayMs?: number;
+  /** At most this many refusals held at once; beyond it they are answered at once. */
+  maxHeldRefusals?: number;
 }
 
 /** Oldest entries are dropped past this; a dropped address just asks Redis again. */
 const MAX_SPENT_ADDRESSES = 10_000;
+
+const DEFAULT_MAX_HELD_REFUSALS = 10_000;
 
 const tooManySignups = (retryAfterMs: number) =>
   new LatchError('resource_exhausted', 'ERR_TOO_MANY_SIGNUPS', 'too many sign-ups from this address, try again later', { retryAfterMs });
@@ -43,6 +52,9 @@ export class SignupThrottle {
    * until it ends (a slot given back on another replica meanwhile is the only thing missed).
    */
   private readonly spent = new Map<string, number>();
+  private readonly refusalDelayMs: number;
+  private readonly maxHeld: number;
+  private held = 0;
 
   constructor(options: SignupThrottleOptions) {
     this.limiter = createLimiter({
@@ -53,6 +65,8 @@ export class SignupThrottle {
       redis: options.redis,
       logger: options.logger,
     });
+    this.refusalDelayMs = options.refusalDelayMs ?? 0;
+    this.maxHeld = options.maxHeldRefusals ?? DEFAULT_MAX_HELD_REFUSALS;
   }
 
   /** Throws resource_exhausted ERR_TOO_MANY_SIGNUPS (with retryAfterMs) when the address is spent. */
@@ -62,7 +76,7 @@ export class SignupThrottle {
     const now = Date.now();
     const until = this.spent.get(ip);
     if (until !== undefined) {
-      if (until > now) throw tooManySignups(until - now);
+      if (until > now) return this.refuse(until);
       this.spent.delete(ip);
     }
     const r = await this.limiter.reserve(ip);
@@ -73,6 +87,32 @@ export class SignupThrottle {
       throw tooManySignups(r.retryAfterMs);
     }
     return { ip };
+  }
+
+  /**
+   * A refusal of an address already known to be spent is held for a moment before it is sent.
+   * A flood client that sends its next Register as soon as the last one is answered (the usual
+   * shape: a fixed number of concurrent requests) then gets its refusals at the pace of the
+   * delay instead of as fast as the event loop can write them, and that event loop is the one
+   * sign-in of real users needs. Holding costs a timer per waiting call; past maxHeld waiting
+   * calls the refusal is sent at once, so memory stays bounded whatever the client sends.
+   */
+  private async refuse(until: number): Promise<never> {
+    const delay = Math.min(this.refusalDelayMs, until - Date.now());
+    if (delay > 0 && this.held < this.maxHeld) {
+      this.held++;
+      try {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      } finally {
+        this.held--;
+      }
+    }
+    throw tooManySignups(Math.max(1, until - Date.now()));
+  }
+
+  /** Refusals being held right now (tests, metrics). */
+  heldRefusals(): number {
+    return this.held;
   }
 
   async refund(slot: SignupSlot): Promise<void> {
