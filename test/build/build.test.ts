@@ -40,7 +40,15 @@ describe('compiled build', () => {
     const migrateEntry = /src\/(\S+)\.ts/.exec(pkg.scripts.migrate ?? '')?.[1];
     expect(files).toContain(`${migrateEntry}.js`);
     expect(files).toContain('identity/password/common-passwords.txt');
-    expect(files.filter((f) => /\.test\.js$|\.ts$/.test(f))).toEqual([]);
+    // Declarations (.d.ts) are emitted for the SDK's consumers; no TypeScript source, no test.
+    expect(files.filter((f) => /\.test\.(js|d\.ts)$/.test(f) || (/\.ts$/.test(f) && !f.endsWith('.d.ts')))).toEqual([]);
+    // The SDK entry point (package.json "exports": "./sdk"), imported by package name from the build alone.
+    expect(files).toEqual(expect.arrayContaining(['sdk/index.js', 'sdk/index.d.ts']));
+    const sdk = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', "const m = await import('latch/sdk'); console.log(typeof m.LatchAuth.create, typeof m.latchInterceptor, typeof m.guardUnary, typeof m.withLatch)"], {
+      cwd: app,
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(sdk.stdout.trim()).toBe('function function function function');
 
     const ports = await freeServicePorts();
     // Its own folder: as root the database runs as the postgres user, who cannot enter `work`.
