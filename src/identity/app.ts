@@ -37,6 +37,7 @@ import { introspectionHandlers } from './rpc/handlers/introspection-handlers.js'
 import { startHttpServer } from './rpc/transports/http-server.js';
 import { createMetrics } from './rpc/pipeline/metrics.js';
 import { startOpsServer } from './rpc/transports/ops-server.js';
+import { refreshCookieFromConfig } from './rpc/transports/refresh-cookie.js';
 import type { Authenticator } from './rpc/pipeline/auth-policy.js';
 import { wrapService } from './rpc/pipeline/wrap-service.js';
 import { AccessLogSummary } from './rpc/pipeline/access-log-summary.js';
@@ -343,6 +344,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       port: config.HTTP_PORT,
       services,
       corsOrigins: config.CORS_ORIGINS,
+      refreshCookie: refreshCookieFromConfig(config, clock),
       logger,
       ready,
       jwks: () => keys.jwksJson(),

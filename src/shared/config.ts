@@ -73,6 +73,10 @@ export const configSchema = z
     EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY_EVENTS'),
     EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('identity.events'),
     CORS_ORIGINS: list.default([]),
+    // docs/security.md W1-W4: the refresh token in an HttpOnly cookie for browsers that opt in.
+    BROWSER_REFRESH_COOKIE: bool.default(false),
+    REFRESH_COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('latch_refresh'),
+    REFRESH_COOKIE_SAMESITE: z.enum(['Strict', 'Lax', 'None']).default('Strict'),
     TRUSTED_PROXIES: list.default([]),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
 
@@ -133,6 +137,9 @@ export const configSchema = z
     PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(60).default(3600),
   })
   .superRefine((c, ctx) => {
+    if (c.BROWSER_REFRESH_COOKIE && c.CORS_ORIGINS.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['BROWSER_REFRESH_COOKIE'], message: 'the refresh cookie is only honoured from CORS_ORIGINS; set them' });
+    }
     if ((c.ADMIN_EMAIL === undefined) !== (c.ADMIN_PASSWORD === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together' });
     }

@@ -56,6 +56,7 @@ export const errorCatalogue = {
   // Sessions and tokens
   ERR_INVALID_REFRESH_TOKEN: { kinds: ['unauthenticated'], meaning: 'The refresh token is unknown, expired or its session has ended.' },
   ERR_REFRESH_TOKEN_REUSED: { kinds: ['unauthenticated'], meaning: 'An already used refresh token was presented after the grace window; its session has been ended.' },
+  ERR_REFRESH_COOKIE_ORIGIN: { kinds: ['permission_denied'], meaning: 'A request opting into the browser refresh cookie (`latch-refresh-cookie` header) came from an Origin not in CORS_ORIGINS, or without one.' },
   ERR_SESSION_NOT_FOUND: { kinds: ['not_found'], meaning: 'The user has no active session with this id.' },
   ERR_SIGNING_KEYS_UNAVAILABLE: { kinds: ['unavailable'], meaning: 'No signing key is ready or the keys cannot be loaded; try again.' },
   ERR_SIGNING_KEY_UNREADABLE: { kinds: ['failed_precondition'], meaning: 'A stored signing key cannot be decrypted with SECRET_ENCRYPTION_KEY (start-up).' },

@@ -7,6 +7,7 @@ import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from '../pipeline/e
 import { guardedConnectNodeAdapter } from './http-decode-guard.js';
 import { answerProbe, listen, sendText } from './plain-http.js';
 import { MAX_MESSAGE_BYTES, type MountedService } from './mounted-service.js';
+import { REFRESH_COOKIE_HEADER, type RefreshCookieMode } from './refresh-cookie.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -14,6 +15,8 @@ export interface HttpServerOptions {
   services: MountedService[];
   /** Exact origins (scheme://host[:port]) browsers may call from. */
   corsOrigins: readonly string[];
+  /** Browser refresh-cookie mode (refresh-cookie.ts); undefined when off. */
+  refreshCookie?: RefreshCookieMode;
   logger: Logger;
   ready(): Promise<boolean>;
   /** The JWK Set document (RFC 7517 §5). */
@@ -27,7 +30,7 @@ export interface RunningHttpServer {
 }
 
 const allowMethods = cors.allowedMethods.join(', ');
-const allowHeaders = [...cors.allowedHeaders, 'Authorization'].join(', ');
+const allowHeaders = [...cors.allowedHeaders, 'Authorization', REFRESH_COOKIE_HEADER].join(', ');
 const exposeHeaders = [...cors.exposedHeaders, errorIdHeader, retryAfterHeader].join(', ');
 
 /**
@@ -63,7 +66,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     readMaxBytes: MAX_MESSAGE_BYTES,
     maxTimeoutMs: 60_000,
     shutdownSignal: shutdown.signal,
-    interceptors: [hideUnexpected],
+    interceptors: opts.refreshCookie ? [hideUnexpected, opts.refreshCookie.interceptor] : [hideUnexpected],
     contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? ''),
     fallback: (_req, res) => sendText(res as http.ServerResponse, 404, 'not found'),
   });
@@ -85,6 +88,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
           'Access-Control-Allow-Headers': allowHeaders,
           'Access-Control-Max-Age': '7200',
           'Content-Length': '0',
+          ...opts.refreshCookie?.corsHeaders,
         });
         res.end();
         return;
@@ -92,6 +96,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       if (allowed) {
         res.setHeader('Access-Control-Allow-Origin', origin);
         res.setHeader('Access-Control-Expose-Headers', exposeHeaders);
+        if (opts.refreshCookie) for (const [k, v] of Object.entries(opts.refreshCookie.corsHeaders)) res.setHeader(k, v);
       }
     }
 
