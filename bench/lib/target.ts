@@ -88,8 +88,9 @@ export async function startService(b: Backends, env: Record<string, string>, nod
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
     NODE_ENV: 'production',
-    // Required in production (where password-reset links point); nothing in the bench follows one.
+    // Required in production (where password-reset and verification links point); nothing in the bench follows one.
     PUBLIC_RESET_URL: 'https://latch.example.test/reset-password',
+    PUBLIC_VERIFY_EMAIL_URL: 'https://latch.example.test/verify-email',
     BIND_ADDRESS: '127.0.0.1',
     GRPC_PORT: String(grpcPort),
     HTTP_PORT: String(httpPort),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { publicResetUrl, reflectionEnabled, type Config } from '../shared/config.js';
+import { publicResetUrl, publicVerifyEmailUrl, reflectionEnabled, type Config } from '../shared/config.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { SecretBox } from '../shared/secret-box.js';
@@ -9,6 +9,7 @@ import { AuthService as AuthRpc } from '../gen/identity/v1/auth_pb.js';
 import { TokenIntrospectionService as IntrospectionRpc } from '../gen/identity/v1/introspection_pb.js';
 import { LoginThrottle } from './abuse/login-throttle.js';
 import { ResetThrottle } from './abuse/reset-throttle.js';
+import { VerificationThrottle } from './abuse/verification-throttle.js';
 import { SignupThrottle } from './abuse/signup-throttle.js';
 import { AccountService } from './account/account-service.js';
 import { PasswordAttempts } from './account/password-attempts.js';
@@ -18,6 +19,7 @@ import { AdminService } from './admin/admin-service.js';
 import { bootstrapAdmin } from './admin/bootstrap.js';
 import { OutboxEntity } from './events/outbox.entity.js';
 import { startEvents, type EventsRuntime } from './events/runtime.js';
+import { createInProcessMailer } from '../mailer/in-process.js';
 import { CallerCredentials } from './introspection/caller-credentials.js';
 import { IntrospectionService } from './introspection/introspection-service.js';
 import { UserStateCache } from './introspection/user-state-cache.js';
@@ -43,6 +45,7 @@ import { wrapService } from './rpc/pipeline/wrap-service.js';
 import { AccessLogSummary } from './rpc/pipeline/access-log-summary.js';
 import { OffPathQueue } from './recovery/off-path-queue.js';
 import { PasswordReset } from './recovery/password-reset.js';
+import { EmailVerification } from './verification/email-verification.js';
 import { PasswordChange } from './signin/password-change.js';
 import { SessionIssuer } from './signin/session-issuer.js';
 import { SignInService } from './signin/sign-in-service.js';
@@ -95,6 +98,8 @@ async function redisReady(redis: Redis, timeoutMs: number, logger: Logger): Prom
 export interface StartOptions {
   logger: Logger;
   clock?: Clock;
+  /** Without NATS_URL and SMTP_URL, where the in-process mailer prints mail; process.stdout by default. */
+  mailOutput?: NodeJS.WritableStream;
 }
 
 /** The composition root: reads nothing but `config`, builds everything, starts both listeners. */
@@ -156,7 +161,18 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
 
     const userStore = new UserStore(orm);
     const users = new UserStateCache(userStore, { isLive: () => events.bus.isLive() }, config.INTROSPECTION_CACHE_TTL_MS, clock, logger);
-    const events = await startEvents(config, { orm, logger, clock });
+    // Without NATS there is no mailer process: the same mailer code runs here, fed by the relay.
+    const mailer = config.NATS_URL === undefined ? createInProcessMailer(config, { logger, stdout: opts.mailOutput, now: () => clock.nowMs() }) : undefined;
+    if (mailer) {
+      cleanup.push(() => mailer.stop());
+      logger.info(
+        { delivery: mailer.delivery },
+        mailer.delivery === 'stdout'
+          ? 'mailer: in-process (NATS_URL unset); SMTP_URL unset, so mail (reset links included) is printed to stdout, not sent'
+          : 'mailer: in-process (NATS_URL unset); mail is sent through SMTP_URL',
+      );
+    }
+    const events = await startEvents(config, { orm, logger, clock, ...(mailer ? { mail: mailer } : {}) });
     cleanup.push(() => events.stop());
     events.bus.onRevoked((userId) => users.invalidate(userId));
     // Broadcasts sent while this replica was disconnected are lost: start from a clean cache.
@@ -255,8 +271,48 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
       }),
     });
     const attempts = new PasswordAttempts({ orm, throttle, clock, logger, passwordMaxBytes: config.PASSWORD_MAX_BYTES });
-    const accounts = new AccountService({ users: userStore, attempts, hasher, policy, breaches, signup, clock, signupEnabled: config.SIGNUP_ENABLED });
-    const signIn = new SignInService({ users: userStore, attempts, hasher, mfa, issuer, clock, logger });
+    const emailVerification = new EmailVerification({
+      orm,
+      users: userStore,
+      limits: new VerificationThrottle({
+        redis,
+        keyPrefix: `${config.REDIS_KEY_PREFIX}:`,
+        maxPerUser: config.EMAIL_VERIFICATION_MAX_PER_USER,
+        windowSeconds: config.EMAIL_VERIFICATION_WINDOW_SECONDS,
+        logger,
+      }),
+      clock,
+      logger,
+      ttlMs: config.EMAIL_VERIFICATION_TTL_SECONDS * 1000,
+      publicVerifyEmailUrl: publicVerifyEmailUrl(config),
+      onEventQueued: () => events.relay.kick(),
+      // GetCurrentUser and Introspect answer from this cache: email_verified must not stay stale here.
+      onVerified: (userId) => users.invalidate(userId),
+    });
+    const accounts = new AccountService({
+      orm,
+      users: userStore,
+      attempts,
+      hasher,
+      policy,
+      breaches,
+      signup,
+      clock,
+      signupEnabled: config.SIGNUP_ENABLED,
+      // The first verification email commits with the account (E1).
+      followUp: { inTransaction: (em, userId) => emailVerification.issueInTransaction(em, userId), committed: () => emailVerification.queued() },
+    });
+    const signIn = new SignInService({
+      users: userStore,
+      attempts,
+      hasher,
+      mfa,
+      issuer,
+      clock,
+      logger,
+      requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL,
+      onUnverifiedSignIn: (userId) => emailVerification.resendAfterRefusedSignIn(userId),
+    });
     const passwordChange = new PasswordChange({ orm, users: userStore, accounts, sessions, issuer, hasher, policy, breaches, clock });
     // Reset requests do their per-account work after answering (docs/security.md F1).
     const resetQueue = new OffPathQueue(2, 1000, logger, 'password-reset-requests');
@@ -287,7 +343,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     const admin = new AdminService(orm, userStore, sessions, mfa, clock);
 
     if (config.ADMIN_EMAIL && config.ADMIN_PASSWORD) {
-      await bootstrapAdmin(orm, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, { hasher, policy, clock, logger });
+      await bootstrapAdmin(orm, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, { hasher, policy, breaches, clock, logger });
     }
 
     const introspection = new IntrospectionService(tokens, users);
@@ -304,6 +360,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
           email: t.email,
           createdAtMs: t.createdAtMs,
           totpEnabled: t.totpEnabled,
+          emailVerified: t.emailVerified,
         };
       },
       async authenticateCaller(secret) {
@@ -316,7 +373,7 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     cleanup.push(() => accessLog.stop());
     const pipeline = { auth, logger, metrics, trustedProxies: config.TRUSTED_PROXIES, accessLog };
     const services = [
-      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, signIn, passwordChange, passwordReset, sessions, issuer, mfa, accountChanged: (userId) => users.invalidate(userId) }), pipeline) },
+      { service: AuthRpc, impl: wrapService(AuthRpc, authHandlers({ accounts, signIn, passwordChange, passwordReset, emailVerification, sessions, issuer, mfa, accountChanged: (userId) => users.invalidate(userId) }), pipeline) },
       { service: IntrospectionRpc, impl: wrapService(IntrospectionRpc, introspectionHandlers({ introspection, jwks: () => keys.jwksJson() }), pipeline) },
       { service: AdminRpc, impl: wrapService(AdminRpc, adminHandlers(admin), pipeline) },
     ];

@@ -1,7 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
-import { PasswordResetRequestedSchema, SecurityAlertKind, SecurityAlertSchema } from '../gen/identity/events/v1/events_pb.js';
+import { EmailVerificationRequestedSchema, PasswordResetRequestedSchema, SecurityAlertKind, SecurityAlertSchema } from '../gen/identity/events/v1/events_pb.js';
 import { decodeMailJob } from './decode.js';
 
 const prefix = 't.events';
@@ -19,6 +19,23 @@ describe('decodeMailJob', () => {
     expect(job.mail.text).toContain('https://app.test/r?token=abc&x=1');
     expect(job.mail.text).toContain('2030-05-06 07:08 UTC');
     expect(job.mail.html).toContain('href="https://app.test/r?token=abc&amp;x=1"');
+  });
+
+  it('renders a verification request with its link and expiry', () => {
+    const data = toBinary(
+      EmailVerificationRequestedSchema,
+      create(EmailVerificationRequestedSchema, { eventId: 'v1', email: 'a@example.com', verifyUrl: 'https://app.test/v?token=abc&x=1', expiresAt: timestampFromMs(Date.UTC(2030, 4, 6, 7, 8)) }),
+    );
+    const job = decodeMailJob(`${prefix}.email_verification_requested`, data, prefix, 'v1');
+    expect(job.ok).toBe(true);
+    if (!job.ok) return;
+    expect(job.eventId).toBe('v1');
+    expect(job.expiresAtMs).toBe(Date.UTC(2030, 4, 6, 7, 8));
+    expect(job.mail.to).toBe('a@example.com');
+    expect(job.mail.text).toContain('https://app.test/v?token=abc&x=1');
+    expect(job.mail.html).toContain('href="https://app.test/v?token=abc&amp;x=1"');
+    const noLink = toBinary(EmailVerificationRequestedSchema, create(EmailVerificationRequestedSchema, { eventId: 'v2', email: 'a@example.com', verifyUrl: 'javascript:alert(1)' }));
+    expect(decodeMailJob(`${prefix}.email_verification_requested`, noLink, prefix, 'v2')).toMatchObject({ ok: false, reason: 'no http(s) verification link' });
   });
 
   it('refuses what cannot become a mail, with a reason that carries no payload', () => {

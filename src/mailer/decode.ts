@@ -1,16 +1,17 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
-import { PasswordResetRequestedSchema, SecurityAlertKind, SecurityAlertSchema } from '../gen/identity/events/v1/events_pb.js';
+import { EmailVerificationRequestedSchema, PasswordResetRequestedSchema, SecurityAlertKind, SecurityAlertSchema } from '../gen/identity/events/v1/events_pb.js';
 import { EventName, eventNameOf } from '../shared/event-subjects.js';
+import { renderEmailVerification } from './render/email-verification.js';
 import { renderPasswordReset } from './render/password-reset.js';
 import type { RenderedMail } from './render/mail.js';
 import { renderSecurityAlert } from './render/security-alert.js';
 
 /** The event names that become mail; the durable consumer filters on exactly these. */
-export const MAIL_EVENTS = [EventName.securityAlert, EventName.passwordResetRequested] as const;
+export const MAIL_EVENTS = [EventName.securityAlert, EventName.passwordResetRequested, EventName.emailVerificationRequested] as const;
 
 export type MailJob =
-  /** `expiresAtMs`: a mail not worth sending after this time (a reset link that no longer works). */
+  /** `expiresAtMs`: a mail not worth sending after this time (a reset or verification link that no longer works). */
   | { ok: true; eventId: string; event: EventName; mail: RenderedMail; expiresAtMs?: number }
   /** Cannot become a mail whatever we retry: dead-lettered. `reason` is safe to log. */
   | { ok: false; eventId: string; event: string; reason: string };
@@ -36,6 +37,14 @@ export function decodeMailJob(subject: string, data: Uint8Array, subjectPrefix: 
         if (!/^https?:\/\//.test(reset.resetUrl)) return { ok: false, eventId, event: name, reason: 'no http(s) reset link' };
         const expiresAtMs = reset.expiresAt ? timestampMs(reset.expiresAt) : undefined;
         return { ok: true, eventId, event: name, mail: renderPasswordReset(reset), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+      }
+      case EventName.emailVerificationRequested: {
+        const verify = fromBinary(EmailVerificationRequestedSchema, data);
+        const eventId = verify.eventId || fallbackId;
+        if (!verify.email) return { ok: false, eventId, event: name, reason: 'no recipient address' };
+        if (!/^https?:\/\//.test(verify.verifyUrl)) return { ok: false, eventId, event: name, reason: 'no http(s) verification link' };
+        const expiresAtMs = verify.expiresAt ? timestampMs(verify.expiresAt) : undefined;
+        return { ok: true, eventId, event: name, mail: renderEmailVerification(verify), ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
       }
       default:
         return { ok: false, eventId: fallbackId, event: name ?? 'unknown', reason: 'not a mail event' };

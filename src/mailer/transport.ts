@@ -34,7 +34,10 @@ export function describeFailure(err: unknown): { code?: string; responseCode?: n
   };
 }
 
-export function createMailTransport(config: MailerConfig, stdout: NodeJS.WritableStream = process.stdout): MailTransport {
+/** The settings a transport reads; the identity process passes its own config in in-process mode. */
+export type MailTransportConfig = Pick<MailerConfig, 'SMTP_URL' | 'SMTP_TIMEOUT_MS' | 'MAIL_FROM' | 'MAILER_CONCURRENCY'>;
+
+export function createMailTransport(config: MailTransportConfig, stdout: NodeJS.WritableStream = process.stdout): MailTransport {
   if (config.SMTP_URL === undefined) return stdoutTransport(config.MAIL_FROM, stdout);
   const transporter = nodemailer.createTransport({
     url: config.SMTP_URL,

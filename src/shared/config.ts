@@ -49,6 +49,17 @@ const key32 = z.string().transform((s, ctx) => {
   return buf;
 });
 
+/**
+ * How mail is delivered, read by the mailer process and, with NATS_URL unset, by the identity
+ * process, which then runs the same mailer code in-process (src/mailer/in-process.ts).
+ */
+const mailDeliveryFields = {
+  SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL').optional(),
+  SMTP_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
+  MAIL_FROM: z.string().min(3).default('Latch <no-reply@localhost>'),
+  MAILER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+};
+
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -72,6 +83,7 @@ export const configSchema = z
     NATS_URL: z.string().optional(),
     EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('IDENTITY_EVENTS'),
     EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('identity.events'),
+    ...mailDeliveryFields,
     CORS_ORIGINS: list.default([]),
     // docs/security.md W1-W4: the refresh token in an HttpOnly cookie for browsers that opt in.
     BROWSER_REFRESH_COOKIE: bool.default(false),
@@ -135,6 +147,13 @@ export const configSchema = z
     PASSWORD_RESET_MAX_PER_IP: z.coerce.number().int().min(1).default(10),
     PASSWORD_RESET_MAX_PER_EMAIL: z.coerce.number().int().min(1).max(100).default(3),
     PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(60).default(3600),
+
+    // docs/security.md V1: email verification.
+    PUBLIC_VERIFY_EMAIL_URL: z.string().url().regex(/^https?:\/\//, 'must be an http:// or https:// URL').optional(),
+    EMAIL_VERIFICATION_TTL_SECONDS: z.coerce.number().int().min(300).max(7 * 86400).default(86400),
+    EMAIL_VERIFICATION_MAX_PER_USER: z.coerce.number().int().min(1).max(100).default(5),
+    EMAIL_VERIFICATION_WINDOW_SECONDS: z.coerce.number().int().min(60).default(3600),
+    REQUIRE_VERIFIED_EMAIL: bool.default(false),
   })
   .superRefine((c, ctx) => {
     if (c.BROWSER_REFRESH_COOKIE && c.CORS_ORIGINS.length === 0) {
@@ -159,7 +178,7 @@ export const configSchema = z
     }
     if (c.NODE_ENV === 'production') {
       // Production never invents its own key material or falls back to single-process backends.
-      for (const k of ['DATABASE_URL', 'SECRET_ENCRYPTION_KEY', 'INTROSPECTION_CLIENTS', 'REDIS_URL', 'NATS_URL', 'PUBLIC_RESET_URL'] as const) {
+      for (const k of ['DATABASE_URL', 'SECRET_ENCRYPTION_KEY', 'INTROSPECTION_CLIENTS', 'REDIS_URL', 'NATS_URL', 'PUBLIC_RESET_URL', 'PUBLIC_VERIFY_EMAIL_URL'] as const) {
         if (c[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'required when NODE_ENV=production' });
       }
     }
@@ -175,6 +194,11 @@ export function reflectionEnabled(c: Config): boolean {
 /** Where reset links point (docs/security.md F3): set in production, a local page in development. */
 export function publicResetUrl(c: Config): string {
   return c.PUBLIC_RESET_URL ?? 'http://localhost:3000/reset-password';
+}
+
+/** Where verification links point: set in production, a local page in development. */
+export function publicVerifyEmailUrl(c: Config): string {
+  return c.PUBLIC_VERIFY_EMAIL_URL ?? 'http://localhost:3000/verify-email';
 }
 
 export class ConfigError extends Error {
@@ -213,13 +237,10 @@ export const mailerConfigSchema = z
     NATS_URL: configSchema.shape.NATS_URL,
     EVENTS_STREAM: configSchema.shape.EVENTS_STREAM,
     EVENTS_SUBJECT_PREFIX: configSchema.shape.EVENTS_SUBJECT_PREFIX,
-    SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL').optional(),
-    SMTP_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
-    MAIL_FROM: z.string().min(3).default('Latch <no-reply@localhost>'),
+    ...mailDeliveryFields,
     MAILER_BIND_ADDRESS: z.string().default('127.0.0.1'),
     MAILER_HTTP_PORT: port.default(9465),
     MAILER_CONSUMER_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('latch-mailer'),
-    MAILER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     MAILER_MAX_DELIVER: z.coerce.number().int().min(1).max(1000).default(12),
     MAILER_BACKOFF_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
     MAILER_MAX_BACKOFF_MS: z.coerce.number().int().min(100).max(3_600_000).default(300_000),

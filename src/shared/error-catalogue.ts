@@ -68,6 +68,16 @@ export const errorCatalogue = {
   ERR_RESET_TOKEN_SUPERSEDED: { kinds: ['invalid_argument'], meaning: 'A newer reset was requested for the account; only the newest link works.' },
   ERR_RESET_TOKEN_EXPIRED: { kinds: ['invalid_argument'], meaning: 'The reset token is past its lifetime (`PASSWORD_RESET_TTL_SECONDS`); request a new password reset.' },
 
+  // Email verification
+  ERR_VERIFICATION_TOKEN_INVALID: { kinds: ['invalid_argument'], meaning: 'The verification token is malformed, was never issued, or its account is disabled.' },
+  ERR_VERIFICATION_TOKEN_USED: { kinds: ['invalid_argument'], meaning: 'The verification token has already been used; a signed-in user can ask for a new one with ResendVerificationEmail.' },
+  ERR_VERIFICATION_TOKEN_SUPERSEDED: { kinds: ['invalid_argument'], meaning: 'A newer verification email was sent for the account; only the newest link works.' },
+  ERR_VERIFICATION_TOKEN_EXPIRED: { kinds: ['invalid_argument'], meaning: 'The verification token is past its lifetime (`EMAIL_VERIFICATION_TTL_SECONDS`); ask for a new one with ResendVerificationEmail.' },
+  ERR_VERIFICATION_TOKEN_EMAIL_CHANGED: { kinds: ['invalid_argument'], meaning: 'The verification link was sent to an address the account no longer has; ask for a new one with ResendVerificationEmail.' },
+  ERR_EMAIL_ALREADY_VERIFIED: { kinds: ['failed_precondition'], meaning: 'ResendVerificationEmail was called for an account whose address is already verified.' },
+  ERR_TOO_MANY_VERIFICATION_EMAILS: { kinds: ['resource_exhausted'], meaning: 'The account asked for more verification emails than EMAIL_VERIFICATION_MAX_PER_USER per window; wait for `retry-after`.' },
+  ERR_EMAIL_NOT_VERIFIED: { kinds: ['failed_precondition'], meaning: 'REQUIRE_VERIFIED_EMAIL=true and the account\'s address is not verified: sign-in is refused after the correct password; a new verification email is sent when no earlier link still works, within the per-account limit.' },
+
   // Second factor
   ERR_INVALID_MFA_CODE: { kinds: ['unauthenticated', 'permission_denied'], meaning: 'The TOTP or backup code is wrong: unauthenticated while signing in, permission denied for a signed-in user.' },
   ERR_INVALID_CHALLENGE: { kinds: ['unauthenticated'], meaning: 'The sign-in challenge is unknown, expired, used up or burned; sign in again.' },

@@ -7,6 +7,7 @@
  */
 export const EventName = {
   passwordResetRequested: 'password_reset_requested',
+  emailVerificationRequested: 'email_verification_requested',
   securityAlert: 'security_alert',
   sessionsRevoked: 'sessions_revoked',
 } as const;

@@ -90,6 +90,15 @@ describe('import rules flag the forbidden arrow and pass the allowed one', () =>
     ['L8 sdk -> identity', 'src/sdk/client.ts', id('token', 'strict-jwt.ts'), ['L8']],
     ['L8 allows sdk -> src/gen', 'src/sdk/client.ts', GEN, []],
     ['L8 allows sdk -> library', 'src/sdk/client.ts', '@connectrpc/connect', []],
+    // L9: the mailer's one entry point, for the composition root only
+    ['L9 allows app.ts -> mailer entry point', 'src/identity/app.ts', 'src/mailer/in-process.ts', []],
+    ['L9 app.ts -> other mailer module', 'src/identity/app.ts', 'src/mailer/transport.ts', ['L9']],
+    ['L9 main.ts -> mailer process', 'src/identity/main.ts', 'src/mailer/mailer.ts', ['L9']],
+    ['L9 events -> mailer entry point', id('events', 'local-publisher.ts'), 'src/mailer/in-process.ts', ['L9']],
+    ['L9 domain -> mailer', id('recovery', 'password-reset.ts'), 'src/mailer/render/password-reset.ts', ['L9']],
+    ['L9 shared -> mailer', 'src/shared/config.ts', 'src/mailer/in-process.ts', ['L9']],
+    ['L9 sdk -> mailer', 'src/sdk/client.ts', 'src/mailer/in-process.ts', ['L8', 'L9']],
+    ['L9 allows mailer -> mailer', 'src/mailer/in-process.ts', 'src/mailer/transport.ts', []],
     // src/gen stands alone
     ['gen -> shared', 'src/gen/identity/v1/x_pb.ts', 'src/shared/errors.ts', ['gen']],
     ['gen allows gen -> gen', 'src/gen/identity/v1/x_pb.ts', 'src/gen/google/rpc/status_pb.ts', []],

@@ -30,7 +30,7 @@ export interface ImportViolation {
   message: string;
 }
 
-export const DOMAIN_FOLDERS = ['account', 'signin', 'session', 'token', 'mfa', 'admin', 'introspection', 'password', 'abuse', 'recovery'];
+export const DOMAIN_FOLDERS = ['account', 'signin', 'session', 'token', 'mfa', 'admin', 'introspection', 'password', 'abuse', 'recovery', 'verification'];
 
 /**
  * Folders that sit on the ground: they import shared/, each other and libraries only (the
@@ -49,6 +49,9 @@ export const EVENTS_ENTRY_POINTS = [
   'src/identity/events/security-alert.ts',
   'src/identity/events/event-messages.ts',
 ];
+
+/** The one mailer module the identity composition root may import: the in-process mailer. */
+export const MAILER_ENTRY_POINT = 'src/mailer/in-process.ts';
 
 const TRANSPORT_PACKAGES = ['@grpc/', '@connectrpc/', '@bufbuild/'];
 
@@ -118,6 +121,14 @@ export const IMPORT_RULES: ImportRule[] = [
     message: 'the mailer is its own service: it learns about identity through src/gen messages',
     appliesTo: (p) => p.area === 'mailer',
     forbids: (t) => moduleIn(t, (p) => p.area === 'identity'),
+  },
+  {
+    id: 'L9',
+    name: `only the composition root imports src/mailer, and only ${MAILER_ENTRY_POINT}`,
+    message:
+      'the mailer is its own service; without NATS app.ts runs it in-process through its one entry point and hands it to events/ as a mail sink',
+    appliesTo: (p) => p.area !== 'mailer',
+    forbids: (t, importer) => moduleIn(t, (p) => p.area === 'mailer') && !(isRoot(importer) && t.kind === 'module' && t.path === MAILER_ENTRY_POINT),
   },
   {
     id: 'L8',

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { Writable } from 'node:stream';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createClient, type Client, type Interceptor, type Transport } from '@connectrpc/connect';
@@ -37,6 +38,8 @@ export interface TestIdentity {
   /** /metrics, /healthz, /readyz (loopback). */
   opsUrl: string;
   logs(): string;
+  /** What the in-process mailer printed (no NATS_URL, no SMTP_URL). */
+  mailOutput(): string;
   stop(): Promise<void>;
 }
 
@@ -100,9 +103,16 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
   };
   const config = loadConfig(env);
   const captured = capturingLogger('debug');
+  const mailChunks: string[] = [];
+  const mailOutput = new Writable({
+    write(chunk, _enc, cb) {
+      mailChunks.push(String(chunk));
+      cb();
+    },
+  });
   let app: IdentityApp;
   try {
-    app = await startIdentity(config, { logger: captured.logger, clock: opts.clock });
+    app = await startIdentity(config, { logger: captured.logger, clock: opts.clock, mailOutput });
   } catch (err) {
     if (ownStream && nats) await deleteStream(nats.url, ownStream).catch(() => undefined);
     await owned?.drop();
@@ -130,6 +140,7 @@ export async function startTestIdentity(opts: TestIdentityOptions = {}): Promise
     grpcUrl,
     opsUrl: `http://127.0.0.1:${app.opsPort}`,
     logs: captured.text,
+    mailOutput: () => mailChunks.join(''),
     stop: () =>
       (stopped ??= (async () => {
         await app.stop();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapAdmin, type BootstrapOutcome } from '../../src/identity/admin/bootstrap.js';
 import { identityEntities } from '../../src/identity/app.js';
 import { openDatabase, type Database } from '../../src/identity/persistence/database.js';
+import { breachCheckDisabled } from '../../src/identity/password/breach-check.js';
 import type { PasswordHasher } from '../../src/identity/password/hasher.js';
 import { PasswordPolicy } from '../../src/identity/password/policy.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -48,7 +49,7 @@ describe('admin bootstrap across replicas starting at once (B1)', () => {
         return `test-hash:${password.length}`;
       },
     } as unknown as PasswordHasher;
-    const deps = { hasher, policy: new PasswordPolicy(), clock: systemClock, logger: silentLogger };
+    const deps = { hasher, policy: new PasswordPolicy(), breaches: breachCheckDisabled, clock: systemClock, logger: silentLogger };
 
     const runs = replicas.map((r) => bootstrapAdmin(r.orm, { email, password: ADMIN_PASSWORD }, deps));
     const settled = Promise.allSettled(runs);

@@ -23,7 +23,7 @@ export type SmtpAnswer = 'accept' | { code: number; message: string };
 export class TestSmtpServer {
   readonly mails: ParsedMail[] = [];
   attempts = 0;
-  answer: (attempt: number) => SmtpAnswer = () => 'accept';
+  answer: (attempt: number, mail: ParsedMail) => SmtpAnswer = () => 'accept';
   hold: Promise<void> | undefined;
   /** Time each DATA takes to answer, so a batch is still in flight when a test interrupts it. */
   delayMs = 0;
@@ -49,7 +49,7 @@ export class TestSmtpServer {
           async (mail) => {
             if (s.hold) await s.hold;
             if (s.delayMs > 0) await new Promise((r) => setTimeout(r, s.delayMs));
-            const answer = s.answer(attempt);
+            const answer = s.answer(attempt, mail);
             if (answer === 'accept') {
               s.mails.push(mail);
               callback();

@@ -24,6 +24,7 @@ const principal = (over: Partial<Principal>): Principal => ({
   email: 'ada@example.com',
   createdAtMs: 0,
   totpEnabled: false,
+  emailVerified: false,
   ...over,
 });
 

@@ -1,3 +1,4 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../../shared/clock.js';
 import type { ClientInfo } from '../../shared/client-info.js';
 import { LatchError } from '../../shared/errors.js';
@@ -11,7 +12,16 @@ import type { User } from './user.entity.js';
 import type { UserStore } from './user-store.js';
 import { toUserView, type UserView } from './user-view.js';
 
+/** What else a sign-up starts (the first verification email), in the sign-up's own transaction. */
+export interface RegistrationFollowUp {
+  /** Runs after the user row is written, before the commit; a throw undoes the sign-up. */
+  inTransaction(em: EntityManager, userId: string): Promise<void>;
+  /** After the commit. */
+  committed(): void;
+}
+
 export interface AccountDeps {
+  orm: MikroORM;
   users: UserStore;
   attempts: PasswordAttempts;
   hasher: PasswordHasher;
@@ -21,6 +31,7 @@ export interface AccountDeps {
   signup: SignupThrottle;
   clock: Clock;
   signupEnabled: boolean;
+  followUp?: RegistrationFollowUp;
 }
 
 /** Users: sign-up, reading one, and the fresh password proof sensitive changes ask for. */
@@ -48,7 +59,15 @@ export class AccountService {
       if (isHashingBusy(err)) await this.d.signup.refund(slot);
       throw err;
     }
-    const user = await this.d.users.insert({ email, passwordHash: hash, role: 'user', passwordMustChange: false }, this.d.clock.nowMs());
+    const newUser = { email, passwordHash: hash, role: 'user' as const, passwordMustChange: false };
+    const followUp = this.d.followUp;
+    if (!followUp) return toUserView(await this.d.users.insert(newUser, this.d.clock.nowMs()));
+    const user = await this.d.orm.em.fork().transactional(async (em) => {
+      const inserted = await this.d.users.insert(newUser, this.d.clock.nowMs(), em);
+      await followUp.inTransaction(em, inserted.id);
+      return inserted;
+    });
+    followUp.committed();
     return toUserView(user);
   }
 

@@ -13,6 +13,8 @@ export interface NewUser {
   passwordHash: string;
   role: Role;
   passwordMustChange: boolean;
+  /** An address the operator vouched for (the bootstrapped admin) starts verified. */
+  emailVerified?: boolean;
 }
 
 export type UserPatch = Partial<{ disabled: boolean; role: Role; passwordMustChange: boolean }>;
@@ -34,6 +36,7 @@ export interface TokenStateRow {
   tokensValidAfter: Date | string;
   createdAt: Date | string;
   totpEnabled: boolean;
+  emailVerified: boolean;
   revokedIds: string[] | null;
   revokedCount: number | null;
   revokedOldest: Date | string | null;
@@ -61,6 +64,7 @@ export class UserStore {
       role: user.role,
       disabled: false,
       passwordMustChange: user.passwordMustChange,
+      emailVerifiedAt: user.emailVerified ? now : null,
       tokensValidAfter: new Date(0),
       createdAt: now,
       updatedAt: now,
@@ -110,6 +114,11 @@ export class UserStore {
     await em.nativeUpdate(UserEntity, { id: userId }, { passwordHash, passwordMustChange: false, updatedAt: new Date(nowMs) });
   }
 
+  /** The address was proved by its owner; keeps the first instant when it already was. */
+  async markEmailVerified(em: EntityManager, userId: string, nowMs: number): Promise<void> {
+    await em.nativeUpdate(UserEntity, { id: userId, emailVerifiedAt: null }, { emailVerifiedAt: new Date(nowMs), updatedAt: new Date(nowMs) });
+  }
+
   /** A rehash of the same password: written only if the hash is still the one that was verified. */
   async upgradePasswordHash(userId: string, verifiedHash: string, passwordHash: string, nowMs: number): Promise<void> {
     await this.em().nativeUpdate(UserEntity, { id: userId, passwordHash: verifiedHash }, { passwordHash, updatedAt: new Date(nowMs) });
@@ -152,6 +161,7 @@ export class UserStore {
     const rows: TokenStateRow[] = await this.em().execute(
       `select u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
               u.created_at as "createdAt", ${totpEnabledSql('u.id')} as "totpEnabled",
+              u.email_verified_at is not null as "emailVerified",
               r.ids as "revokedIds", r.n as "revokedCount", r.oldest as "revokedOldest"
          from users u
          left join lateral (

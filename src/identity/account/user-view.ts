@@ -9,6 +9,7 @@ export interface UserView {
   disabled: boolean;
   passwordMustChange: boolean;
   totpEnabled: boolean;
+  emailVerified: boolean;
   createdAtMs: number;
 }
 
@@ -20,6 +21,7 @@ export interface UserFields {
   disabled: boolean;
   passwordMustChange: boolean;
   totpEnabled?: boolean | null;
+  emailVerifiedAt?: Date | string | null;
   createdAt: Date | string;
 }
 
@@ -32,6 +34,7 @@ export function toUserView(u: UserFields): UserView {
     disabled: u.disabled,
     passwordMustChange: u.passwordMustChange,
     totpEnabled: u.totpEnabled === true,
+    emailVerified: u.emailVerifiedAt !== null && u.emailVerifiedAt !== undefined,
     createdAtMs: msOf(u.createdAt),
   };
 }

@@ -14,6 +14,8 @@ export const UserEntity = defineEntity({
     role: p.string().$type<Role>().default('user'),
     disabled: p.boolean().default(false),
     passwordMustChange: p.boolean().default(false),
+    /** When the owner proved the address (AuthService.VerifyEmail); null while unverified. */
+    emailVerifiedAt: p.datetime().nullable(),
     /** Access tokens issued before this instant are inactive (logout-everywhere, revocation). */
     tokensValidAfter: p.datetime(),
     createdAt: p.datetime(),

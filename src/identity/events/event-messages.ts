@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { PasswordResetRequestedSchema, SessionsRevokedSchema } from '../../gen/identity/events/v1/events_pb.js';
+import { EmailVerificationRequestedSchema, PasswordResetRequestedSchema, SessionsRevokedSchema } from '../../gen/identity/events/v1/events_pb.js';
 import { EventName } from './subjects.js';
 
 // The builders take only what the message may carry: there is no parameter through which a
@@ -47,7 +47,7 @@ export function sessionsRevoked(input: SessionsRevokedInput): BuiltEvent {
 export interface PasswordResetRequestedInput {
   userId: string;
   email: string;
-  /** The link mailed to the user; the only event that carries a credential (docs/api.md "Events"). */
+  /** The link mailed to the user; a credential, like the verification link (docs/api.md "Events"). */
   resetUrl: string;
   expiresAtMs: number;
 }
@@ -62,4 +62,25 @@ export function passwordResetRequested(input: PasswordResetRequestedInput): Buil
     expiresAt: timestampFromMs(input.expiresAtMs),
   });
   return { name: EventName.passwordResetRequested, id, payload: toBinary(PasswordResetRequestedSchema, message) };
+}
+
+export interface EmailVerificationRequestedInput {
+  userId: string;
+  /** The address the link proves; the token is bound to it. */
+  email: string;
+  /** The link mailed to the user; a credential like the reset link (docs/api.md "Events"). */
+  verifyUrl: string;
+  expiresAtMs: number;
+}
+
+export function emailVerificationRequested(input: EmailVerificationRequestedInput): BuiltEvent {
+  const id = randomUUID();
+  const message = create(EmailVerificationRequestedSchema, {
+    eventId: id,
+    userId: input.userId,
+    email: input.email,
+    verifyUrl: input.verifyUrl,
+    expiresAt: timestampFromMs(input.expiresAtMs),
+  });
+  return { name: EventName.emailVerificationRequested, id, payload: toBinary(EmailVerificationRequestedSchema, message) };
 }

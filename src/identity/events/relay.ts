@@ -33,6 +33,12 @@ export interface OutboxRelayOptions {
    * batch; if this relay dies mid-batch, another one picks the rows up after it.
    */
   leaseMs?: number;
+  /**
+   * True (the default, for a broker): a failed publish holds back the rest of its batch, as the
+   * broker is most likely away for all of them. False (in-process): a failure is that event's
+   * alone (a mail the SMTP server would not take yet), so the others go on without it.
+   */
+  holdBatchOnFailure?: boolean;
 }
 
 export interface RelayRound {
@@ -60,6 +66,7 @@ export class OutboxRelay {
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly leaseMs: number;
+  private readonly holdBatchOnFailure: boolean;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -77,6 +84,7 @@ export class OutboxRelay {
     this.baseBackoffMs = options.baseBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.holdBatchOnFailure = options.holdBatchOnFailure ?? true;
   }
 
   start(): void {
@@ -113,6 +121,7 @@ export class OutboxRelay {
       } catch (err) {
         round.failed++;
         const retryAt = await this.recordFailure(row, err);
+        if (!this.holdBatchOnFailure) continue;
         // The broker is most likely away: the rest of the batch waits with this row instead of
         // each waiting out a publish timeout now. They were not attempted, so attempts stays.
         await this.release(rows.slice(i + 1), retryAt);

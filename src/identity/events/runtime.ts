@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../shared/config.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { LocalEventPublisher } from './local-publisher.js';
+import { LocalEventPublisher, type MailSink } from './local-publisher.js';
 import { connectEvents, type EventsConnection } from './nats.js';
 import { OutboxRelay, type EventPublisher } from './relay.js';
 import { DeferredRevocationBus, LocalRevocationBus, NatsRevocationBus, type RevocationBus } from './revocation-bus.js';
@@ -21,6 +21,8 @@ export interface EventsDeps {
   orm: MikroORM;
   logger: Logger;
   clock: Clock;
+  /** In-process mode only: delivers the mail events (the NATS mode leaves them to the mailer process). */
+  mail?: MailSink;
 }
 
 type EventsConfig = Pick<Config, 'NATS_URL' | 'EVENTS_STREAM' | 'EVENTS_SUBJECT_PREFIX'>;
@@ -38,8 +40,9 @@ export async function startEvents(config: EventsConfig, deps: EventsDeps): Promi
 
   if (config.NATS_URL === undefined) {
     const bus = new LocalRevocationBus(logger);
-    const publisher = new LocalEventPublisher({ logger, revocationBus: bus, subjectPrefix });
-    const relay = new OutboxRelay({ orm: deps.orm, publisher, logger, clock: deps.clock, subjectPrefix });
+    const publisher = new LocalEventPublisher({ logger, revocationBus: bus, subjectPrefix, ...(deps.mail ? { mail: deps.mail } : {}) });
+    // A mail the SMTP server will not take yet must not hold back the revocations behind it.
+    const relay = new OutboxRelay({ orm: deps.orm, publisher, logger, clock: deps.clock, subjectPrefix, holdBatchOnFailure: false });
     relay.start();
     logger.info('events: NATS_URL unset, events are handled in-process');
     return {

@@ -8,7 +8,7 @@ function claims(sid: string, iatMs = 1_000): VerifiedAccessToken {
 }
 
 function state(revoked: string[] = [], tokensValidAfterMs = 0): UserState {
-  return { email: 'ada@example.com', role: 'user', disabled: false, passwordMustChange: false, createdAtMs: 0, totpEnabled: false, tokensValidAfterMs, revokedSessions: new Set(revoked) };
+  return { email: 'ada@example.com', role: 'user', disabled: false, passwordMustChange: false, createdAtMs: 0, totpEnabled: false, emailVerified: false, tokensValidAfterMs, revokedSessions: new Set(revoked) };
 }
 
 /** The verified-token cache hands back one claims object per token; so does this stub. */

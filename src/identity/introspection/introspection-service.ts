@@ -19,6 +19,8 @@ export interface ActiveToken {
   /** Of the user state the answer was made from; not part of the Introspect response. */
   createdAtMs: number;
   totpEnabled: boolean;
+  /** The user's current state (IntrospectResponse.email_verified). */
+  emailVerified: boolean;
 }
 
 export type Introspection = ActiveToken | { active: false };
@@ -69,6 +71,7 @@ export class IntrospectionService {
       amr: claims.amr,
       createdAtMs: state!.createdAtMs,
       totpEnabled: state!.totpEnabled,
+      emailVerified: state!.emailVerified,
     };
     this.answers.set(claims, { state: state!, answer });
     return answer;

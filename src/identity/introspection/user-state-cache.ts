@@ -15,6 +15,8 @@ export interface UserState {
   passwordMustChange: boolean;
   createdAtMs: number;
   totpEnabled: boolean;
+  /** The address was verified (docs/security.md V1); dropped from the cache when it changes. */
+  emailVerified: boolean;
   /**
    * Access tokens issued before this instant are inactive: the user's tokens_valid_after, raised
    * past the oldest revoked sessions when there were more than the list below can hold.
@@ -32,6 +34,8 @@ export interface UserState {
 export const REVOKED_SESSION_WINDOW_MS = (3600 + 60) * 1000;
 /** At most this many revoked sessions per user are kept; past it the list fails closed (see load). */
 export const MAX_REVOKED_SESSIONS = 1000;
+/** Users whose state is kept at most; the map is cleared when full. */
+export const MAX_USER_STATE_ENTRIES = 100_000;
 
 export interface UserStateCacheLimits {
   maxEntries?: number;
@@ -71,7 +75,7 @@ export class UserStateCache {
     private readonly logger: Logger,
     limits: UserStateCacheLimits = {},
   ) {
-    this.maxEntries = limits.maxEntries ?? 100_000;
+    this.maxEntries = limits.maxEntries ?? MAX_USER_STATE_ENTRIES;
     this.maxRevokedSessions = limits.maxRevokedSessions ?? MAX_REVOKED_SESSIONS;
     this.revokedSessionWindowMs = limits.revokedSessionWindowMs ?? REVOKED_SESSION_WINDOW_MS;
   }
@@ -135,6 +139,7 @@ export class UserStateCache {
       passwordMustChange: r.passwordMustChange,
       createdAtMs: msOf(r.createdAt),
       totpEnabled: r.totpEnabled === true,
+      emailVerified: r.emailVerified === true,
       tokensValidAfterMs,
       revokedSessions: new Set(ids.slice(0, this.maxRevokedSessions)),
     };

@@ -18,11 +18,23 @@ export interface SignInDeps {
   issuer: SessionIssuer;
   clock: Clock;
   logger: Logger;
+  /** REQUIRE_VERIFIED_EMAIL: a correct password of an unverified account is no sign-in. */
+  requireVerifiedEmail?: boolean;
+  /** Sends the refused owner a fresh verification link (within its own limit). */
+  onUnverifiedSignIn?: (userId: string) => Promise<void>;
 }
 
 /** One message for unknown email, wrong password and disabled account (P4). */
 export const invalidCredentials = () =>
   new LatchError('unauthenticated', 'ERR_INVALID_CREDENTIALS', 'email or password is incorrect');
+
+/** Said only after the correct password: the owner learns what to do, nobody else learns anything. */
+export const emailNotVerified = () =>
+  new LatchError(
+    'failed_precondition',
+    'ERR_EMAIL_NOT_VERIFIED',
+    'the email address of this account is not verified: open the link in the verification email, then sign in again (a new email is sent when the last link has expired)',
+  );
 
 export type LoginResult = { kind: 'session'; session: SessionTokens } | { kind: 'mfa'; challenge: ChallengeIssued };
 
@@ -54,6 +66,7 @@ export class SignInService {
     await attempts.throttle.succeeded(attempt);
     if (needsRehash) await this.rehash(user, password);
     const view = toUserView(user);
+    await this.assertVerified(view);
     if (view.totpEnabled) {
       // The password alone is not a sign-in: hand out a single-use challenge for CompleteMfa.
       return { kind: 'mfa', challenge: await this.d.mfa.createChallenge(undefined, user.id, ['pwd'], client) };
@@ -68,7 +81,20 @@ export class SignInService {
     const user = await this.d.users.findById(done.userId);
     if (!user) throw new LatchError('not_found', 'ERR_USER_NOT_FOUND', 'no such user');
     if (user.disabled) throw invalidCredentials();
-    return this.d.issuer.start(toUserView(user), done.amr, client);
+    const view = toUserView(user);
+    await this.assertVerified(view);
+    return this.d.issuer.start(view, done.amr, client);
+  }
+
+  private async assertVerified(user: { id: string; emailVerified: boolean }): Promise<void> {
+    if (!this.d.requireVerifiedEmail || user.emailVerified) return;
+    try {
+      await this.d.onUnverifiedSignIn?.(user.id);
+    } catch (err) {
+      // The refusal stands either way; the owner can ask again with the next sign-in.
+      this.d.logger.warn({ err, userId: user.id }, 'could not send a new verification email after an unverified sign-in');
+    }
+    throw emailNotVerified();
   }
 
   private async rehash(user: { id: string; passwordHash: string }, password: string): Promise<void> {

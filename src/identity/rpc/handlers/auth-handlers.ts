@@ -6,6 +6,7 @@ import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../gen
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
 import type { PasswordReset } from '../../recovery/password-reset.js';
+import type { EmailVerification } from '../../verification/email-verification.js';
 import type { PasswordChange } from '../../signin/password-change.js';
 import type { SessionIssuer } from '../../signin/session-issuer.js';
 import type { SignInService } from '../../signin/sign-in-service.js';
@@ -20,6 +21,7 @@ export interface AuthHandlerDeps {
   signIn: SignInService;
   passwordChange: PasswordChange;
   passwordReset: PasswordReset;
+  emailVerification: EmailVerification;
   sessions: SessionService;
   issuer: SessionIssuer;
   mfa: MfaService;
@@ -125,6 +127,7 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
           disabled: false,
           passwordMustChange: p.passwordMustChange,
           totpEnabled: p.totpEnabled,
+          emailVerified: p.emailVerified,
           createdAtMs: p.createdAtMs,
         }),
       };
@@ -155,6 +158,17 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
         required('new_password', req.newPassword, MAX_PASSWORD_CHARS),
         clientInfo(ctx),
       );
+      return {};
+    },
+
+    async verifyEmail(req) {
+      // No authentication: the token from the mail is the credential. Signs nobody in.
+      const user = await d.emailVerification.verify(required('verification_token', req.verificationToken, MAX_TOKEN_CHARS));
+      return { user: toUser(user) };
+    },
+
+    async resendVerificationEmail(_req, ctx) {
+      await d.emailVerification.resend(requirePrincipal(ctx).userId);
       return {};
     },
 

@@ -13,6 +13,7 @@ export function toUser(u: UserView): User {
     passwordMustChange: u.passwordMustChange,
     createdAt: timestampFromMs(u.createdAtMs),
     disabled: u.disabled,
+    emailVerified: u.emailVerified,
   });
 }
 

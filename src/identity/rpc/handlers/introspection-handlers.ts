@@ -46,5 +46,6 @@ function toResponse(r: ActiveToken): IntrospectResponse {
     passwordMustChange: r.passwordMustChange,
     amr: r.amr,
     clientId: r.clientId,
+    emailVerified: r.emailVerified,
   });
 }

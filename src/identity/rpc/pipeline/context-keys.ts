@@ -23,6 +23,7 @@ export interface Principal {
   email: string;
   createdAtMs: number;
   totpEnabled: boolean;
+  emailVerified: boolean;
 }
 
 /** Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. */

@@ -38,6 +38,8 @@ export const methodPolicies: Readonly<Record<string, MethodPolicy>> = Object.fre
   'identity.v1.AuthService/RegenerateBackupCodes': user,
   'identity.v1.AuthService/ListSessions': user,
   'identity.v1.AuthService/RevokeSession': user,
+  'identity.v1.AuthService/VerifyEmail': none,
+  'identity.v1.AuthService/ResendVerificationEmail': user,
 
   'identity.v1.TokenIntrospectionService/Introspect': caller,
   'identity.v1.TokenIntrospectionService/GetJwks': none,
