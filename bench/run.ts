@@ -6,8 +6,13 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { AuthService } from '../src/gen/identity/v1/auth_pb.js';
 import { configSchema } from '../src/shared/config.js';
+import { MAX_REVOKED_SESSIONS, MAX_USER_STATE_ENTRIES } from '../src/identity/introspection/user-state-cache.js';
 import { runRawVerifies } from './lib/argon2-raw.js';
+import { sdkRows } from './sdk.js';
+import { distinctTokenRows } from './lib/distinct-rows.js';
+import { runMailerBench } from './mailer.js';
 import { Checks } from './lib/checks.js';
+import { cpuMark, cpuPerCall } from './lib/cpu-share.js';
 import { startFloor, type FloorProcess } from './lib/floor.js';
 import { measureSet, type LoadShape, type Measured } from './lib/load-set.js';
 import { interleave, spread } from './lib/measure.js';
@@ -43,6 +48,8 @@ const SLICES = { warmupRequests: 3000, rounds: 3, sliceSeconds: 4 };
 const LOGIN_LEVELS = [4, 8];
 const LOGIN = { rounds: 2, sliceSeconds: 5 };
 const REFRESH = { concurrency: 16, seconds: 10 };
+/** 10,000 users' tokens in rotation; the memory pass presents memoryUsers × memoryTokensPerUser distinct tokens once each. */
+const DISTINCT = { users: 10_000, memoryUsers: 1000, memoryTokensPerUser: 100, clients: 16, streams: 10, rounds: 3, sliceSeconds: 4 };
 const TARGETS = { login: 0.9 };
 /** Tuned: the only change from the shipped configuration that Introspect sees. */
 const TUNED = { LOG_LEVEL: 'warn' };
@@ -52,6 +59,9 @@ const TUNED = { LOG_LEVEL: 'warn' };
  */
 const CACHES_OFF = { ACCESS_TOKEN_CACHE_SIZE: '0', INTROSPECTION_CACHE_TTL_MS: '0' };
 
+const CACHE_CAPS =
+  `caches as shipped: verified access tokens ACCESS_TOKEN_CACHE_SIZE=${configSchema.parse({}).ACCESS_TOKEN_CACHE_SIZE} entries (oldest first out, none past its exp); ` +
+  `user state ${MAX_USER_STATE_ENTRIES} users (cleared when full), each entry INTROSPECTION_CACHE_TTL_MS=${configSchema.parse({}).INTROSPECTION_CACHE_TTL_MS} ms; revoked session ids ${MAX_REVOKED_SESSIONS} per user`;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const defaults = configSchema.parse({});
 const log = (msg: string) => process.stdout.write(`[bench] ${msg}\n`);
@@ -150,6 +160,29 @@ async function main(): Promise<number> {
       vs(`GetCurrentUser Connect JSON HTTP/1.1, SHIPPED config (${cl})`, c.me, 'Introspect Connect JSON, shipped, same run', c.introspect),
     );
 
+    // Many users: 10,000 distinct users' tokens in rotation (cold, then warm against floor b), and
+    // RSS after 100,000 distinct tokens; users and tokens are made directly (bench/lib/distinct-tokens.ts).
+    if (shipped.backends.databaseUrl) {
+      rows.push(
+        ...(await distinctTokenRows(
+          {
+            svc: S,
+            databaseUrl: shipped.backends.databaseUrl,
+            secretKeyBase64: common.SECRET_ENCRYPTION_KEY,
+            introspectionSecret,
+            claims: { issuer: defaults.JWT_ISSUER, audience: defaults.JWT_AUDIENCE, ttlSeconds: defaults.ACCESS_TOKEN_TTL_SECONDS },
+            floorGrpcUrl: floors.grpc.baseUrl,
+            floorPid: floors.grpc.pid,
+            tag,
+            caps: CACHE_CAPS,
+          },
+          DISTINCT,
+          checks,
+          log,
+        )),
+      );
+    } else log('distinct-token rows skipped: the embedded database is not reachable from the bench');
+
     // The cold path: a third process with both caches off, on a database of its own so that
     // PostgreSQL's counters for its users table count this process's reads and nothing else.
     cold = { backends: await prepareBackends(log) };
@@ -177,6 +210,9 @@ async function main(): Promise<number> {
     });
     await stopFloors(floors);
 
+    // SDK (src/sdk): a no-op handler protected by it vs the same handler unprotected (bench/sdk.ts).
+    rows.push(...(await sdkRows({ latchGrpcUrl: S.grpcUrl, introspectionSecret }, checks, log)));
+
     // Login vs bare argon2.verify at the same concurrency (tuned process); collects refresh tokens.
     const refreshTokens: string[] = [first.result.value.refreshToken];
     const argon2 = { memoryKiB: defaults.ARGON2_MEMORY_KIB, timeCost: defaults.ARGON2_TIME_COST, parallelism: defaults.ARGON2_PARALLELISM };
@@ -190,14 +226,17 @@ async function main(): Promise<number> {
       await closedLoop(level, 2000, login); // warm-up
       let failed = 0;
       let firstError: string | undefined;
+      let loginCpu = '';
       const m = await interleave(LOGIN.rounds, ['raw', 'login'] as const, async (name) => {
         if (name === 'raw') {
           const raw = await runRawVerifies(argon2, level, LOGIN.sliceSeconds * 1000, threadpool);
           return { count: raw.verifies, seconds: raw.seconds, samplesMs: raw.samplesMs };
         }
         const cpu0 = await cpuSeconds(T.pid);
+        const mark = await cpuMark(T.pid);
         const r = await closedLoop(level, LOGIN.sliceSeconds * 1000, login);
         const cpu1 = await cpuSeconds(T.pid);
+        loginCpu = await cpuPerCall(mark, T.pid, r.ok, 'identity');
         failed += r.failed;
         firstError ??= r.firstError;
         return { count: r.ok, seconds: r.seconds, samplesMs: r.samplesMs, cpuSeconds: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0 };
@@ -211,7 +250,7 @@ async function main(): Promise<number> {
         baseline: { name: `argon2.verify ×${level}, own process`, rps: m.raw.rps, latency: m.raw.latency },
         ratio: ok ? m.login.rps / m.raw.rps : undefined,
         target: TARGETS.login,
-        note: `per slice ${spread(m.login)} vs argon2 ${spread(m.raw)}`,
+        note: `per slice ${spread(m.login)} vs argon2 ${spread(m.raw)}; last Login slice: ${loginCpu}`,
       });
     }
 
@@ -219,6 +258,7 @@ async function main(): Promise<number> {
     const queue = refreshTokens.slice();
     const before = await rpcCounts(T.opsUrl);
     const cpu0 = await cpuSeconds(T.pid);
+    const refreshMark = await cpuMark(T.pid);
     const rr = await closedLoop(REFRESH.concurrency, REFRESH.seconds * 1000, async () => {
       const token = queue.shift();
       if (token === undefined) return false;
@@ -228,6 +268,7 @@ async function main(): Promise<number> {
       return true;
     });
     const cpu1 = await cpuSeconds(T.pid);
+    const refreshCpu = await cpuPerCall(refreshMark, T.pid, rr.ok, 'identity');
     const d = delta(before, await rpcCounts(T.opsUrl), 'identity.v1.AuthService/Refresh');
     check(
       'Refresh: every call rotated its token',
@@ -239,13 +280,25 @@ async function main(): Promise<number> {
       rps: rr.ok / rr.seconds,
       latency: rr.latency,
       serverCores: cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / rr.seconds,
-      note: `${refreshTokens.length} sessions from the Login runs, each rotation's successor replayed later; DATABASE_POOL_MAX=${defaults.DATABASE_POOL_MAX}`,
+      note: `${refreshTokens.length} sessions from the Login runs, each rotation's successor replayed later; DATABASE_POOL_MAX=${defaults.DATABASE_POOL_MAX}; ${refreshCpu}`,
     });
   } finally {
     if (floors) await stopFloors(floors).catch((e) => log(`floors not stopped cleanly: ${(e as Error).message}`));
     for (const [s, label] of [[cold, 'caches off'], [tuned, 'tuned'], [shipped, 'shipped']] as const) {
       if (s) await stopStarted(s, label).catch((e) => log(`${label} service not stopped cleanly: ${(e as Error).message}`));
     }
+  }
+
+  // The mailer against nodemailer, once the identity processes are gone (alone: npx tsx bench/mailer.ts).
+  const mailer = shipped.backends.nats
+    ? await runMailerBench({ natsUrl: shipped.backends.nats.url, log }).catch((e: unknown) => {
+        check('mailer: bench ran', false, (e as Error).message);
+        return undefined;
+      })
+    : undefined;
+  if (mailer) {
+    rows.push(...mailer.rows);
+    check('mailer: every pre-published alert mailed exactly once, as every direct send', mailer.ok, mailer.rows[0]?.note ?? '');
   }
 
   const report: Report = {
@@ -259,10 +312,12 @@ async function main(): Promise<number> {
       'floor (b)': `bench/floors/introspect-grpc-floor.ts: bare grpc-js server, own process, answers Introspect with the shipped service's IntrospectResponse encoded once with toBinary; hand-written service definition with pass-through serializers; same h2load settings as the gRPC rows`,
       'floor (c)': 'bench/floors/introspect-connect-floor.ts: bare connect-node server (connectNodeAdapter on node:http, HTTP/1.1), own process, answers Introspect with the same response message; same load generator and settings as the Connect rows',
       backends: `PostgreSQL ${shipped.backends.database} (a fresh database per process), Redis ${shipped.backends.redisUrl ? 'local' : 'none'}, NATS ${shipped.backends.nats ? 'local JetStream (fresh stream per process)' : 'none'}`,
-      'load generators': `gRPC rows: ${shapeLabel(GRPC)} (HTTP/2, 16 connections × 10 streams); Connect rows: ${shapeLabel(CONNECT)} (Connect JSON, POST application/json, HTTP/1.1, 64 connections, no pipelining). Every set: ${SLICES.warmupRequests} warm-up requests per figure, then ${SLICES.rounds} rounds of ${SLICES.sliceSeconds} s slices, figures interleaved (gRPC set: shipped / tuned / GetCurrentUser / health shipped / health tuned / floor b; Connect set: Introspect / GetCurrentUser / floor c; caches-off set: Introspect / floor b). Login and raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process. One token (one user) per process: distinct users in rotation are not measured`,
+      'load generators': `gRPC rows: ${shapeLabel(GRPC)} (HTTP/2, 16 connections × 10 streams); Connect rows: ${shapeLabel(CONNECT)} (Connect JSON, POST application/json, HTTP/1.1, 64 connections, no pipelining). Every set: ${SLICES.warmupRequests} warm-up requests per figure, then ${SLICES.rounds} rounds of ${SLICES.sliceSeconds} s slices, figures interleaved (gRPC set: shipped / tuned / GetCurrentUser / health shipped / health tuned / floor b; Connect set: Introspect / GetCurrentUser / floor c; caches-off set: Introspect / floor b). Login and raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s after a 2 s warm-up; Login and Refresh via a Connect gRPC client in the bench process. The Introspect rows named 'one token' replay one user's token; the distinct-users rows are below`,
       'resources': 'server RSS: process_resident_memory_bytes from the service\'s /metrics at the end of each slice (floors: VmRSS from /proc), largest; event-loop delay: prom-client\'s monitorEventLoopDelay gauges on /metrics, scraped right before and right after each slice (each scrape resets the histogram), worst slice\'s p99 and largest max; server cores: /proc CPU time over the slices',
       'background load (1-min load average, start → end)': `${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} CPUs; the machine is shared, so absolute figures are noisy and only same-run ratios mean much; the load generator (h2load, one thread) shares the 2 CPUs with the server`,
+      'distinct-users rows': `${DISTINCT.users} users inserted into the shipped process's database (a password hash that matches no password) and one access token each, signed by the bench with the service's current signing key (read from its database, opened with the SECRET_ENCRYPTION_KEY the bench gave it), same header and claims as issued tokens; h2load replays one body, so these rows use bench/lib/distinct-tokens.ts, a node:http2 client with the gRPC rows' shape (${DISTINCT.clients} connections × ${DISTINCT.streams} streams) and prebuilt frames, and floor (b) is driven by that same client for the ratio. COLD: the first pass, each token once. WARM: ${DISTINCT.rounds} rounds of ${DISTINCT.sliceSeconds} s continuing the rotation, interleaved with the floor. Memory: ${DISTINCT.memoryTokensPerUser} further tokens for each of ${DISTINCT.memoryUsers} of those users (own jti and sid; ${DISTINCT.memoryUsers * DISTINCT.memoryTokensPerUser} in all), each presented once, RSS from /metrics before and after`,
       argon2: `m=${defaults.ARGON2_MEMORY_KIB} KiB, t=${defaults.ARGON2_TIME_COST}, p=${defaults.ARGON2_PARALLELISM}; HASH_CONCURRENCY=${maxLevel}, UV_THREADPOOL_SIZE=${threadpool} for both the tuned service and the baseline`,
+      ...mailer?.setup,
       'total run time': `${((Date.now() - started) / 1000).toFixed(0)} s`,
     },
     rows,

@@ -42,6 +42,9 @@ export interface SessionSummary {
 const invalidRefresh = () =>
   new LatchError('unauthenticated', 'ERR_INVALID_REFRESH_TOKEN', 'refresh token is invalid or expired');
 
+/** Binds a kept successor to the token it succeeded (token hashes are unique), so it opens on that row only. */
+const successorAad = (presentedHash: Buffer) => `refresh-successor:${presentedHash.toString('base64url')}`;
+
 /** Called after a commit that revoked tokens (all of the user's, or one session's), so caches and the relay act at once. */
 export type RevokedHook = (userId: string, notBeforeMs: number, sessionId?: string) => void;
 
@@ -52,9 +55,10 @@ type RotateOutcome =
 
 /**
  * Refresh-token families (R1-R7). A session is one family; every refresh consumes the presented
- * token and creates its successor in one short transaction that holds a row lock on the
- * presented token, so parallel refreshes serialise on it (R3) and a rollback never counts as a
- * use (R5). JWT signing happens outside, in the caller.
+ * token and creates its successor atomically while holding a row lock on the presented token,
+ * so parallel refreshes serialise on it (R3) and a rollback never counts as a use (R5): a live
+ * token in one statement (SessionStore.rotateLive), anything else (consumed, expired, revoked,
+ * unknown) in one short transaction. JWT signing happens outside, in the caller.
  */
 export class SessionService {
   constructor(
@@ -94,6 +98,8 @@ export class SessionService {
   async rotate(token: string, client: ClientInfo): Promise<IssuedRefresh> {
     if (!looksLikeRefreshToken(token)) throw invalidRefresh();
     const hash = hashRefreshToken(token);
+    const live = await this.rotateLive(hash);
+    if (live) return live;
     const outcome = await this.orm.em.fork().transactional((em) => this.rotateIn(em, hash, client));
     if (outcome.kind === 'rotated') return outcome.issued;
     if (outcome.kind === 'reused') {
@@ -101,6 +107,34 @@ export class SessionService {
       throw new LatchError('unauthenticated', 'ERR_REFRESH_TOKEN_REUSED', 'refresh token was already used; the session has been ended');
     }
     throw invalidRefresh();
+  }
+
+  /** The common case in one statement (see SessionStore.rotateLive); undefined sends the caller to rotateIn. */
+  private async rotateLive(hash: Buffer): Promise<IssuedRefresh | undefined> {
+    const now = this.clock.nowMs();
+    const successor = newRefreshToken();
+    const row = await this.store.rotateLive({
+      now: new Date(now),
+      idleExpiresAt: new Date(now + this.policy.idleTtlMs),
+      presentedHash: hash,
+      successor: { id: randomUUID(), hash: hashRefreshToken(successor), sealedForGrace: this.box.seal(Buffer.from(successor, 'utf8'), successorAad(hash)) },
+    });
+    if (!row) return undefined;
+    const amr = row.amr.split(' ').filter(Boolean);
+    return { sessionId: row.sessionId, userId: row.userId, amr, refreshToken: successor, refreshExpiresAtMs: msOf(row.successorExpiresAt), user: toUserView(row.user) };
+  }
+
+  /**
+   * The successor kept for the grace window (R4). Releases before the one-statement rotation
+   * bound it to the presented token's row id; such a copy (at most one grace window old, across
+   * an upgrade) still opens.
+   */
+  private openKeptSuccessor(sealed: Buffer, presentedHash: Buffer, rowId: string): string {
+    try {
+      return this.box.open(sealed, successorAad(presentedHash)).toString('utf8');
+    } catch {
+      return this.box.open(sealed, `refresh-successor:${rowId}`).toString('utf8');
+    }
   }
 
   private async rotateIn(em: EntityManager, hash: Buffer, client: ClientInfo): Promise<RotateOutcome> {
@@ -115,7 +149,7 @@ export class SessionService {
       const sinceUse = now - msOf(row.consumedAt);
       if (sinceUse <= this.policy.graceMs && row.successorTokenEnc) {
         // R4: a lost response or a second tab gets the same successor back.
-        const successor = this.box.open(row.successorTokenEnc, `refresh-successor:${row.id}`).toString('utf8');
+        const successor = this.openKeptSuccessor(row.successorTokenEnc, hash, row.id);
         const successorExpires = await this.store.successorExpiry(em, hashRefreshToken(successor));
         return {
           kind: 'rotated',
@@ -141,7 +175,7 @@ export class SessionService {
       successor: {
         id: successorId,
         hash: hashRefreshToken(successor),
-        sealedForGrace: this.box.seal(Buffer.from(successor, 'utf8'), `refresh-successor:${row.id}`),
+        sealedForGrace: this.box.seal(Buffer.from(successor, 'utf8'), successorAad(hash)),
         expiresAt: new Date(expires),
       },
     });

@@ -34,8 +34,20 @@ export interface LockedToken {
   sessionRevokedAt: Date | string | null;
   amr: string;
   /** The user's fields under the names account/user-view.ts reads. */
-  user: { id: string; email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; createdAt: Date | string };
+  user: { id: string; email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; emailVerifiedAt: Date | string | null; createdAt: Date | string };
 }
+
+/** The fast path's successor: everything but what the presented token's row decides. */
+export interface LiveRotation {
+  now: Date;
+  /** now + the idle TTL; the successor expires at the earlier of this and the family's end. */
+  idleExpiresAt: Date;
+  presentedHash: Buffer;
+  successor: { id: string; hash: Buffer; sealedForGrace: Buffer };
+}
+
+/** What a fast-path rotation read from the consumed token's row, its family and its user. */
+export type RotatedLive = Pick<LockedToken, 'id' | 'sessionId' | 'userId' | 'amr' | 'user'> & { successorExpiresAt: Date | string };
 
 export interface Rotation {
   now: Date;
@@ -85,12 +97,13 @@ export class SessionStore {
   /** R3: the presented token, row-locked until the transaction ends, so parallel refreshes serialise. */
   async lockToken(em: EntityManager, hash: Buffer): Promise<LockedToken | undefined> {
     // Lock: `for update of rt`; the family and the user come along in the same round trip.
-    const rows: Array<Omit<LockedToken, 'user'> & { email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; userCreatedAt: Date | string }> =
+    const rows: Array<Omit<LockedToken, 'user'> & { email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; emailVerifiedAt: Date | string | null; userCreatedAt: Date | string }> =
       await em.execute(
         `select rt.id, rt.session_id as "sessionId", rt.user_id as "userId", rt.expires_at as "expiresAt", rt.consumed_at as "consumedAt",
                 rt.successor_token_enc as "successorTokenEnc", rt.parent_id as "parentId",
                 s.expires_at as "sessionExpiresAt", s.revoked_at as "sessionRevokedAt", s.amr,
                 u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.created_at as "userCreatedAt",
+                u.email_verified_at as "emailVerifiedAt",
                 ${totpEnabledSql('u.id')} as "totpEnabled"
            from refresh_tokens rt
            join sessions s on s.id = rt.session_id
@@ -101,8 +114,56 @@ export class SessionStore {
       );
     const r = rows[0];
     if (!r) return undefined;
-    const { email, role, disabled, passwordMustChange, totpEnabled, userCreatedAt, ...token } = r;
-    return { ...token, user: { id: r.userId, email, role, disabled, passwordMustChange, totpEnabled, createdAt: userCreatedAt } };
+    const { email, role, disabled, passwordMustChange, totpEnabled, emailVerifiedAt, userCreatedAt, ...token } = r;
+    return { ...token, user: { id: r.userId, email, role, disabled, passwordMustChange, totpEnabled, emailVerifiedAt, createdAt: userCreatedAt } };
+  }
+
+  /**
+   * R3: the common case of a refresh as one statement, outside any transaction (a statement is
+   * atomic on its own): lock the presented token's row, and only when it is unconsumed and
+   * unexpired, its family live and its user enabled, consume it, drop its parent's kept copy,
+   * touch the session and insert the successor. Undefined when the row did not qualify, including
+   * when a parallel rotation consumed it while this one waited on the lock (PostgreSQL re-checks
+   * the conditions on the newest row version); the caller then takes the transactional path,
+   * which decides between the grace window, reuse and invalid.
+   */
+  async rotateLive(r: LiveRotation): Promise<RotatedLive | undefined> {
+    // Lock: `for update of rt` in the first CTE; the writes below read only the locked row.
+    const rows: Array<Omit<RotatedLive, 'user'> & { email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; emailVerifiedAt: Date | string | null; userCreatedAt: Date | string }> =
+      await this.orm.em.getConnection().execute(
+        `with presented as (
+           select rt.id, rt.session_id, rt.user_id, rt.parent_id, s.amr, least(?::timestamptz, s.expires_at) as successor_expires_at,
+                  u.email, u.role, u.disabled, u.password_must_change, u.email_verified_at, u.created_at, ${totpEnabledSql('u.id')} as totp_enabled
+             from refresh_tokens rt
+             join sessions s on s.id = rt.session_id
+             join users u on u.id = rt.user_id
+            where rt.token_hash = ? and rt.consumed_at is null and rt.expires_at > ?
+              and s.revoked_at is null and s.expires_at > ? and not u.disabled
+            for update of rt
+         ), consumed as (
+           update refresh_tokens t set consumed_at = ?, successor_id = ?, successor_token_enc = ? from presented p where t.id = p.id
+         ), parent as (
+           update refresh_tokens t set successor_token_enc = null from presented p where t.id = p.parent_id
+         ), touched as (
+           update sessions t set last_used_at = ? from presented p where t.id = p.session_id
+         ), successor as (
+           insert into refresh_tokens (id, session_id, user_id, token_hash, parent_id, created_at, expires_at)
+           select ?, p.session_id, p.user_id, ?, p.id, ?, p.successor_expires_at from presented p
+         )
+         select p.id, p.session_id as "sessionId", p.user_id as "userId", p.amr, p.successor_expires_at as "successorExpiresAt",
+                p.email, p.role, p.disabled, p.password_must_change as "passwordMustChange", p.email_verified_at as "emailVerifiedAt", p.created_at as "userCreatedAt", p.totp_enabled as "totpEnabled"
+           from presented p`,
+        [
+          r.idleExpiresAt, r.presentedHash, r.now, r.now,
+          r.now, r.successor.id, r.successor.sealedForGrace,
+          r.now,
+          r.successor.id, r.successor.hash, r.now,
+        ],
+      );
+    const row = rows[0];
+    if (!row) return undefined;
+    const { email, role, disabled, passwordMustChange, totpEnabled, emailVerifiedAt, userCreatedAt, ...token } = row;
+    return { ...token, user: { id: row.userId, email, role, disabled, passwordMustChange, totpEnabled, emailVerifiedAt, createdAt: userCreatedAt } };
   }
 
   /** R4: the expiry of the successor handed out again within the grace window. */
