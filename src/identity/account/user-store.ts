@@ -28,6 +28,8 @@ export interface UserListQuery {
 }
 
 /** What Introspect and GetCurrentUser need of a user, and the sessions of theirs ended one by one lately. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export interface TokenStateRow {
   email: string;
   role: Role;
@@ -157,9 +159,22 @@ export class UserStore {
    * a tokens_valid_after bump are covered by it and left out), newest first, at most `limit`.
    */
   async readTokenState(userId: string, revokedSince: Date, limit: number): Promise<TokenStateRow | null> {
-    // One round trip on the Introspect hot path: the user and their recently ended sessions.
-    const rows: TokenStateRow[] = await this.em().execute(
-      `select u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
+    return (await this.readTokenStates([userId], revokedSince, limit)).get(userId) ?? null;
+  }
+
+  /**
+   * readTokenState for several users in one round trip: the Introspect hot path gathers the
+   * users it has to look up at the same moment (many services, many users) into one query.
+   * Users that do not exist are absent from the map.
+   */
+  async readTokenStates(userIds: readonly string[], revokedSince: Date, limit: number): Promise<Map<string, TokenStateRow>> {
+    const out = new Map<string, TokenStateRow>();
+    // Ids come from verified tokens, but only a well-formed uuid goes into the array literal.
+    const ids = userIds.filter((id) => UUID.test(id));
+    if (ids.length === 0) return out;
+    // One round trip for many users on the Introspect hot path: each user and their recently ended sessions.
+    const rows: Array<TokenStateRow & { id: string }> = await this.em().execute(
+      `select u.id::text as id, u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
               u.created_at as "createdAt", ${totpEnabledSql('u.id')} as "totpEnabled",
               u.email_verified_at is not null as "emailVerified",
               r.ids as "revokedIds", r.n as "revokedCount", r.oldest as "revokedOldest"
@@ -170,9 +185,10 @@ export class UserStore {
                     where s.user_id = u.id and s.revoked_at > greatest(u.tokens_valid_after, ?)
                     order by s.revoked_at desc limit ?) x
          ) r on true
-        where u.id = ?`,
-      [revokedSince, limit, userId],
+        where u.id = any(?::uuid[])`,
+      [revokedSince, limit, `{${ids.join(',')}}`],
     );
-    return rows[0] ?? null;
+    for (const { id, ...row } of rows) out.set(id, row);
+    return out;
   }
 }

@@ -37,6 +37,15 @@ export const MAX_REVOKED_SESSIONS = 1000;
 /** Users whose state is kept at most; the map is cleared when full. */
 export const MAX_USER_STATE_ENTRIES = 100_000;
 
+/** Lookups gathered into one query at most (readTokenStates). */
+export const MAX_LOOKUP_BATCH = 256;
+
+interface Lookup {
+  userId: string;
+  resolve(state: UserState | null): void;
+  reject(err: unknown): void;
+}
+
 export interface UserStateCacheLimits {
   maxEntries?: number;
   maxRevokedSessions?: number;
@@ -63,6 +72,8 @@ export class UserStateCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inFlight = new Map<string, Promise<UserState | null>>();
   private generation = 0;
+  private queued: Lookup[] = [];
+  private flushScheduled = false;
   private readonly maxEntries: number;
   private readonly maxRevokedSessions: number;
   private readonly revokedSessionWindowMs: number;
@@ -90,7 +101,7 @@ export class UserStateCache {
     const pending = this.inFlight.get(userId);
     if (pending) return pending;
     const generation = this.generation;
-    const load = this.load(userId).finally(() => this.inFlight.delete(userId));
+    const load = this.loadBatched(userId).finally(() => this.inFlight.delete(userId));
     this.inFlight.set(userId, load);
     const state = await load;
     // An invalidation that raced the load wins: do not cache what may already be stale.
@@ -112,19 +123,58 @@ export class UserStateCache {
   }
 
   /**
-   * One query: the user row and the sessions ended one by one within the window (those ended
+   * Misses are gathered until the event loop has handled what it has in hand (setImmediate), then
+   * looked up together, up to MAX_LOOKUP_BATCH users per query: under load, many services asking
+   * about many users cost a query per batch instead of a query per user. A lone lookup waits one
+   * turn of the loop.
+   */
+  private loadBatched(userId: string): Promise<UserState | null> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ userId, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const all = this.queued;
+    this.queued = [];
+    for (let i = 0; i < all.length; i += MAX_LOOKUP_BATCH) void this.loadMany(all.slice(i, i + MAX_LOOKUP_BATCH));
+  }
+
+  /**
+   * One query: each user row and the sessions ended one by one within the window (those ended
    * together with a tokens_valid_after bump are covered by it and left out). Past the cap, every
    * token issued at or before the newest session left out is inactive whatever its `sid`: the
    * user's other sessions then need a refresh, but no revoked session's token stays active.
    */
-  private async load(userId: string): Promise<UserState | null> {
-    let r: TokenStateRow | null;
+  private async loadMany(batch: Lookup[]): Promise<void> {
+    let rows: Map<string, TokenStateRow>;
     try {
-      r = await this.users.readTokenState(userId, new Date(this.clock.nowMs() - this.revokedSessionWindowMs), this.maxRevokedSessions + 1);
+      rows = await this.users.readTokenStates(
+        batch.map((b) => b.userId),
+        new Date(this.clock.nowMs() - this.revokedSessionWindowMs),
+        this.maxRevokedSessions + 1,
+      );
     } catch (err) {
-      this.logger.error({ err }, 'user state lookup failed');
-      throw new LatchError('unavailable', 'ERR_BACKEND_UNAVAILABLE', 'identity backend unavailable, try again', { cause: err, retryAfterMs: 1000 });
+      this.logger.error({ err, users: batch.length }, 'user state lookup failed');
+      const e = new LatchError('unavailable', 'ERR_BACKEND_UNAVAILABLE', 'identity backend unavailable, try again', { cause: err, retryAfterMs: 1000 });
+      for (const b of batch) b.reject(e);
+      return;
     }
+    for (const b of batch) {
+      try {
+        b.resolve(this.toState(b.userId, rows.get(b.userId) ?? null));
+      } catch (err) {
+        b.reject(err);
+      }
+    }
+  }
+
+  private toState(userId: string, r: TokenStateRow | null): UserState | null {
     if (!r) return null;
     let tokensValidAfterMs = msOf(r.tokensValidAfter);
     const ids = r.revokedIds ?? [];
