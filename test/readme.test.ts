@@ -36,7 +36,7 @@ describe('README walkthrough', () => {
       .replaceAll('data/secrets/introspection-client', path.join(dir, 'caller'));
 
   async function sh(block: string): Promise<string> {
-    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', localize(block)], { cwd: root, timeout: 60_000 });
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', localize(block)], { cwd: root, timeout: 110_000 });
     return stdout;
   }
 
@@ -57,7 +57,7 @@ describe('README walkthrough', () => {
     expect(out).toMatch(/"email": "ada-\d+@example.com"/);
     expect(out).toContain('"refreshToken"');
     expect(out).toMatch(/"active": true/);
-  });
+  }, 90_000);
 
   it('the TOTP walkthrough enrols and completes an MFA sign-in', async () => {
     const flow = blocks.find((b) => b.includes('AuthService/Register'))!;
@@ -67,11 +67,12 @@ describe('README walkthrough', () => {
     const session = JSON.parse(out.slice(out.lastIndexOf('{\n  "session"'))) as { session: { accessToken: string } };
     const info = await t.grpc.introspection.introspect({ token: session.session.accessToken }, { headers: { authorization: `Bearer ${t.introspectionSecret}` } });
     expect(info.amr).toEqual(['pwd', 'otp']);
-  });
+    // Nine buf curl runs, each a fresh process: on a busy two-core machine that takes a while.
+  }, 120_000);
 
   it('the Connect curl example signs in', async () => {
     const flow = blocks.find((b) => b.includes('AuthService/Register'))!;
     const out = await sh(`{\n${flow}\n} >/dev/null\n${blocks.find((b) => b.startsWith('curl'))!}`);
     expect(JSON.parse(out).session.accessToken).toBeTruthy();
-  });
+  }, 90_000);
 });
