@@ -36,7 +36,9 @@ export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
 }
 
 /** connectNodeAdapter (same options, same routing) with every route behind the decode guard. */
-export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+export function guardedConnectNodeAdapter(
+  options: GuardedAdapterOptions,
+): (req: http.IncomingMessage, res: http.ServerResponse, path?: string) => void {
   const compressions = options.acceptCompression ?? [compressionGzip, compressionBrotli];
   // Innermost: an implementation mounted without the pipeline must not answer the empty stand-in
   // (the pipeline takes the decoded message and clears its key; a failure it throws itself).
@@ -53,8 +55,9 @@ export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req:
   const prefix = options.requestPathPrefix ?? '';
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(prefix + h.requestPath, guard(h, compressions, options.readMaxBytes));
-  return (req, res) => {
-    const handler = paths.get((req.url ?? '').split('?', 1)[0] ?? '');
+  // `path`: the request path without its query, when the caller has worked it out already.
+  return (req, res, path = (req.url ?? '').split('?', 1)[0] ?? '') => {
+    const handler = paths.get(path);
     if (handler === undefined) {
       if (options.fallback) options.fallback(req, res);
       else res.writeHead(404).end();
@@ -169,9 +172,16 @@ async function decode(
 const textDecoder = new TextDecoder();
 const EMPTY_BINARY = new Uint8Array(0);
 const EMPTY_JSON = new TextEncoder().encode('{}');
+/** An already-parsed empty JSON body: connect reads it as the message (its body-parser path), nothing to read or parse. */
+const EMPTY_JSON_VALUE = Object.freeze({});
 
 /** The request as connect should see it: an empty message, uncompressed, plus the decoded message or the reason. */
 function replaceBody<T>(req: UniversalServerRequest, type: Parsed, key: ContextKey<T>, value: T): UniversalServerRequest {
+  // Connect JSON sent without Content-Encoding (what browsers send): the headers need no change
+  // (no encoding to drop, and a parsed body has no length to match), so they are not copied.
+  if (type.framing === 'connect' && !type.binary && req.header.get('content-encoding') === null) {
+    return { ...req, body: EMPTY_JSON_VALUE, contextValues: withValue(req, key, value) };
+  }
   const message = type.binary ? EMPTY_BINARY : EMPTY_JSON;
   const body = type.framing === 'grpc-web' ? envelope(message) : message;
   const header = new Headers(req.header);

@@ -40,7 +40,6 @@ const exposeHeaders = [...cors.exposedHeaders, errorIdHeader, retryAfterHeader].
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const { logger } = opts;
   const allowedOrigins = new Set(opts.corsOrigins);
-  const shutdown = new AbortController();
 
   // The pipeline already maps errors; this is the fence for an implementation mounted without it.
   const hideUnexpected: Interceptor = (next) => async (req) => {
@@ -65,7 +64,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     grpc: false,
     readMaxBytes: MAX_MESSAGE_BYTES,
     maxTimeoutMs: 60_000,
-    shutdownSignal: shutdown.signal,
+    // No shutdownSignal: closing a connection (stop() below, after the grace period) already
+    // aborts the signal of the call it carries, and a shared signal would take a listener per call.
     interceptors: opts.refreshCookie ? [hideUnexpected, opts.refreshCookie.interceptor] : [hideUnexpected],
     contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? ''),
     fallback: (_req, res) => sendText(res as http.ServerResponse, 404, 'not found'),
@@ -73,7 +73,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
 
   let stopping = false;
 
-  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  // Synchronous up to the RPC hand-off: only the probes wait for anything.
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void> => {
     if (stopping) res.setHeader('Connection', 'close');
     const origin = req.headers.origin;
     if (origin !== undefined) {
@@ -107,16 +108,23 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       return sendText(res, 413, 'request body too large');
     }
 
-    const path = (req.url ?? '').split('?', 1)[0];
+    const path = (req.url ?? '').split('?', 1)[0] ?? '';
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (path === '/.well-known/jwks.json') {
         res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=60' });
         res.end(opts.jwks());
         return;
       }
-      if (await answerProbe(path ?? '', res, opts.ready)) return;
+      return answerProbe(path, res, opts.ready).then((answered) => {
+        if (!answered) rpc(req, res, path);
+      });
     }
-    rpc(req, res);
+    rpc(req, res, path);
+  };
+  const failed = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void => {
+    logger.error({ err, url: req.url }, 'http request failed');
+    if (!res.headersSent) sendText(res, 500, INTERNAL_MESSAGE);
+    else res.destroy();
   };
 
   const server = http.createServer(
@@ -127,11 +135,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       keepAliveTimeout: 5_000,
     },
     (req, res) => {
-      onRequest(req, res).catch((err: unknown) => {
-        logger.error({ err, url: req.url }, 'http request failed');
-        if (!res.headersSent) sendText(res, 500, INTERNAL_MESSAGE);
-        else res.destroy();
-      });
+      try {
+        onRequest(req, res)?.catch((err: unknown) => failed(req, res, err));
+      } catch (err) {
+        failed(req, res, err);
+      }
     },
   );
   // Malformed HTTP never reaches a handler: answer briefly and drop the socket (no stack, no echo).
@@ -153,7 +161,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       const force = setTimeout(() => {
         logger.warn({ graceMs }, 'http requests still running after the grace period; closing them');
-        shutdown.abort(new ConnectError('server is shutting down', Code.Unavailable));
         server.closeAllConnections();
       }, graceMs);
       server.close(() => {
