@@ -1,6 +1,7 @@
-import { Code, ConnectError, createContextValues, type HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
+import { GrpcCallContext } from './grpc-call-context.js';
 import { serializeOnce } from './reusable-response.js';
 import {
   Metadata,
@@ -92,31 +93,9 @@ async function handle(
   logger: Logger,
 ): Promise<void> {
   // The context connect's createHandlerContext would build, without what a unary grpc-js call
-  // does not need: one abort controller instead of three linked ones, a deadline timer only when
-  // the client sent a deadline, and the request headers not copied a second time.
-  const abort = new AbortController();
-  const onCancel = () => abort.abort(new ConnectError('operation was cancelled', Code.Canceled));
-  call.once('cancelled', onCancel);
-  const deadline = Number(call.getDeadline());
-  let timer: NodeJS.Timeout | undefined;
-  let timeoutMs = noDeadline;
-  if (Number.isFinite(deadline)) {
-    timer = setTimeout(() => abort.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), Math.max(0, deadline - Date.now()));
-    timeoutMs = () => deadline - Date.now();
-  }
-  const ctx: HandlerContext = {
-    service,
-    method,
-    protocolName: 'grpc',
-    requestMethod: 'POST',
-    url: `/${service.typeName}/${method.name}`,
-    timeoutMs,
-    signal: abort.signal,
-    requestHeader: metadataToHeaders(call.metadata),
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
-    values: createContextValues().set(peerAddressKey, call.getPeer()),
-  };
+  // does not need, and with the signal and response headers made only when used.
+  const ctx = new GrpcCallContext(service, method, call);
+  ctx.values.set(peerAddressKey, call.getPeer());
   try {
     if (fn === undefined) throw mapError(unimplemented(method)).error;
     let request = call.request;
@@ -128,12 +107,13 @@ async function handle(
     const result = await fn(request, ctx);
     // An implementation mounted without the pipeline must not answer an empty stand-in message.
     if (request !== call.request) throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
-    sendHeaders(call, ctx.responseHeader);
-    callback(null, create(method.output, result as never), headersToMetadata(ctx.responseTrailer));
+    sendHeaders(call, ctx.writtenHeader());
+    const trailer = ctx.writtenTrailer();
+    callback(null, create(method.output, result as never), trailer === undefined ? undefined : headersToMetadata(trailer));
   } catch (err) {
-    sendHeaders(call, ctx.responseHeader);
+    sendHeaders(call, ctx.writtenHeader());
     const ce = asWireError(err, logger);
-    const trailers = new Headers(ctx.responseTrailer);
+    const trailers = new Headers(ctx.writtenTrailer());
     // Same encoding connect-node uses: error metadata plus a google.rpc.Status with the details.
     setTrailerStatus(trailers, ce);
     const metadata = headersToMetadata(trailers);
@@ -141,17 +121,9 @@ async function handle(
     if (detailsBin !== null) metadata.set(STATUS_DETAILS, Buffer.from(detailsBin, 'base64'));
     callback({ name: 'ConnectError', message: ce.rawMessage, code: ce.code as number as Status, details: ce.rawMessage, metadata });
   } finally {
-    call.removeListener('cancelled', onCancel);
-    clearTimeout(timer);
-    // Tells any downstream work tied to ctx.signal to stop. A shared reason: without one every
-    // call would build a DOMException (a measurable cost).
-    abort.abort(CALL_FINISHED);
+    ctx.finish();
   }
 }
-
-const noDeadline = (): number | undefined => undefined;
-
-const CALL_FINISHED = new ConnectError('call finished', Code.Canceled);
 
 /** Only wire errors reach a client as they are; the pipeline normally produced them already. */
 function asWireError(err: unknown, logger: Logger): ConnectError {
@@ -160,25 +132,11 @@ function asWireError(err: unknown, logger: Logger): ConnectError {
   return new ConnectError(INTERNAL_MESSAGE, Code.Internal);
 }
 
-function sendHeaders(call: ServerUnaryCall<unknown, unknown>, headers: Headers): void {
+function sendHeaders(call: ServerUnaryCall<unknown, unknown>, headers: Headers | undefined): void {
+  if (headers === undefined) return;
   let any = false;
   headers.forEach(() => (any = true));
   if (any) call.sendMetadata(headersToMetadata(headers));
-}
-
-/** Binary metadata travels base64-encoded in Headers, as connect-node presents it. */
-export function metadataToHeaders(md: Metadata): Headers {
-  const headers = new Headers();
-  for (const [key, values] of Object.entries(md.toJSON())) {
-    for (const v of values) {
-      try {
-        headers.append(key, Buffer.isBuffer(v) ? v.toString('base64') : v);
-      } catch {
-        // Not representable as a fetch header value; no handler of ours reads such a key.
-      }
-    }
-  }
-  return headers;
 }
 
 /** Protocol-owned keys are grpc-js's to set; everything else is passed through. */
