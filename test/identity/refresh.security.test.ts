@@ -4,6 +4,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecurityAlertKind, SecurityAlertSchema } from '../../src/gen/identity/events/v1/events_pb.js';
 import { ManualClock } from '../../src/shared/clock.js';
+import { SecretBox } from '../../src/shared/secret-box.js';
 import { bearer, signUp, startTestIdentity, type TestIdentity } from '../helpers/identity.js';
 
 const codeOf = (e: unknown) => ConnectError.from(e).code;
@@ -59,6 +60,27 @@ describe('refresh tokens', () => {
     clock.advance(4_000);
     const b = await t.connect.auth.refresh({ refreshToken: session.refreshToken });
     expect(b.session!.refreshToken).toBe(a.session!.refreshToken);
+  });
+
+  it('R4 across an upgrade: a successor kept by the previous release (bound to the row id) still opens in the grace window', async () => {
+    const { session } = await signUp(t.grpc);
+    const a = await t.grpc.auth.refresh({ refreshToken: session.refreshToken });
+    const hash = createHash('sha256').update(session.refreshToken).digest();
+    const [row] = await sql<{ id: string }>(t, 'select id from refresh_tokens where token_hash = ?', [hash]);
+    // What the previous release stored: the same successor, sealed with "refresh-successor:<row id>".
+    const box = new SecretBox(t.config.SECRET_ENCRYPTION_KEY!);
+    await sql(t, 'update refresh_tokens set successor_token_enc = ? where id = ?', [box.seal(Buffer.from(a.session!.refreshToken, 'utf8'), `refresh-successor:${row!.id}`), row!.id]);
+    clock.advance(1_000);
+    const b = await t.grpc.auth.refresh({ refreshToken: session.refreshToken });
+    expect(b.session!.refreshToken).toBe(a.session!.refreshToken);
+    // A blob bound to anything else still does not open: the replay gets no token (stored data that fails its check is INTERNAL).
+    await sql(t, 'update refresh_tokens set successor_token_enc = ? where id = ?', [box.seal(Buffer.from(a.session!.refreshToken, 'utf8'), 'refresh-successor:another-row'), row!.id]);
+    const moved = await t.grpc.auth.refresh({ refreshToken: session.refreshToken }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(moved).toBeInstanceOf(ConnectError);
+    expect(codeOf(moved)).toBe(Code.Internal);
   });
 
   it('R4, R8: reuse after the grace window revokes the family, raises an alert and voids its access tokens only', async () => {
