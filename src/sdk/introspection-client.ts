@@ -1,6 +1,14 @@
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
-import { TokenIntrospectionService, type IntrospectResponse } from '../gen/identity/v1/introspection_pb.js';
+import { Client as GrpcJsClient, credentials as grpcCredentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  IntrospectRequestSchema,
+  IntrospectResponseSchema,
+  TokenIntrospectionService,
+  type IntrospectRequest,
+  type IntrospectResponse,
+} from '../gen/identity/v1/introspection_pb.js';
 import { LatchAuthError, type LatchPrincipal } from './principal.js';
 
 export interface IntrospectionClientOptions {
@@ -9,8 +17,12 @@ export interface IntrospectionClientOptions {
    * (`http://latch:8080`) for protocol "connect". Ignored when `transport` is given.
    */
   baseUrl?: string;
-  /** Default "grpc" (HTTP/2, binary). "connect" speaks the Connect protocol over HTTP/1.1. */
-  protocol?: 'grpc' | 'connect';
+  /**
+   * Default "grpc": gRPC over HTTP/2 with connect-node's transport. "grpc-js": the same protocol
+   * through a @grpc/grpc-js client (for services that already run grpc-js; https:// base URLs use
+   * TLS with the system roots). "connect": the Connect protocol over HTTP/1.1 at the HTTP port.
+   */
+  protocol?: 'grpc' | 'grpc-js' | 'connect';
   /** This service's introspection credential (one of Latch's INTROSPECTION_CLIENTS secrets). */
   credential: string;
   /** Deadline of one Introspect call; default 2000 ms. */
@@ -29,14 +41,12 @@ export type Introspect = (token: string) => Promise<LatchPrincipal | null>;
  */
 export function introspectionClient(o: IntrospectionClientOptions): Introspect {
   if (!o.credential) throw new Error('introspection credential is required');
-  const transport = o.transport ?? defaultTransport(o);
-  const client: Client<typeof TokenIntrospectionService> = createClient(TokenIntrospectionService, transport);
-  const headers = { authorization: `Bearer ${o.credential}` };
   const timeoutMs = o.timeoutMs ?? 2000;
+  const call = o.transport === undefined && o.protocol === 'grpc-js' ? grpcJsCall(o, timeoutMs) : connectCall(o, timeoutMs);
   return async (token) => {
     let res: IntrospectResponse;
     try {
-      res = await client.introspect({ token, tokenTypeHint: 'access_token' }, { headers, timeoutMs });
+      res = await call({ token, tokenTypeHint: 'access_token' });
     } catch (err) {
       const e = ConnectError.from(err);
       const why = e.code === Code.Unauthenticated ? 'Latch refused this service\'s introspection credential' : 'Latch could not be asked';
@@ -44,6 +54,33 @@ export function introspectionClient(o: IntrospectionClientOptions): Introspect {
     }
     return res.active ? toPrincipal(res, token) : null;
   };
+}
+
+type IntrospectCall = (req: Pick<IntrospectRequest, 'token' | 'tokenTypeHint'>) => Promise<IntrospectResponse>;
+
+function connectCall(o: IntrospectionClientOptions, timeoutMs: number): IntrospectCall {
+  const client: Client<typeof TokenIntrospectionService> = createClient(TokenIntrospectionService, o.transport ?? defaultTransport(o));
+  const headers = { authorization: `Bearer ${o.credential}` };
+  return (req) => client.introspect(req, { headers, timeoutMs });
+}
+
+/** The call through a @grpc/grpc-js client; its errors carry the gRPC status, as ConnectErrors do. */
+function grpcJsCall(o: IntrospectionClientOptions, timeoutMs: number): IntrospectCall {
+  if (!o.baseUrl) throw new Error('baseUrl or transport is required');
+  const url = new URL(o.baseUrl);
+  const client = new GrpcJsClient(url.host, url.protocol === 'https:' ? grpcCredentials.createSsl() : grpcCredentials.createInsecure());
+  const path = `/${TokenIntrospectionService.typeName}/${TokenIntrospectionService.method.introspect.name}`;
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${o.credential}`);
+  const serialize = (m: Pick<IntrospectRequest, 'token' | 'tokenTypeHint'>) => Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, m)));
+  const deserialize = (b: Buffer) => fromBinary(IntrospectResponseSchema, b);
+  return (req) =>
+    new Promise((resolve, reject) => {
+      client.makeUnaryRequest(path, serialize, deserialize, req, metadata, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res?: IntrospectResponse) => {
+        if (err || !res) reject(new ConnectError(err?.details ?? 'no answer', (err?.code ?? Code.Unknown) as number as Code));
+        else resolve(res);
+      });
+    });
 }
 
 function defaultTransport(o: IntrospectionClientOptions): Transport {
