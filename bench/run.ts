@@ -14,7 +14,7 @@ import { runMailerBench } from './mailer.js';
 import { Checks } from './lib/checks.js';
 import { cpuMark, cpuPerCall } from './lib/cpu-share.js';
 import { startFloor, type FloorProcess } from './lib/floor.js';
-import { measureSet, type LoadShape, type Measured } from './lib/load-set.js';
+import { measureSet, vsRow as vs, type LoadShape, type Measured } from './lib/load-set.js';
 import { interleave, spread } from './lib/measure.js';
 import { tableScans } from './lib/pg-stats.js';
 import { machine, toMarkdown, verdict, writeReport, type Report, type Row } from './lib/report.js';
@@ -328,23 +328,6 @@ async function main(): Promise<number> {
   for (const r of rows.filter((x) => x.target !== undefined)) log(`${r.name}: ratio ${r.ratio?.toFixed(2) ?? '—'} → ${verdict(r)}`);
   log(`written ${path.relative(root, files.md)} and ${path.relative(root, files.json)}`);
   return checks.allOk ? 0 : 1;
-}
-
-/** A row: the subject beside a baseline measured in the same interleaved set. */
-function vs(name: string, subject: Measured, baselineName: string, baseline: Measured): Row {
-  const ok = subject.correct && baseline.correct;
-  return {
-    name,
-    rps: subject.rps,
-    latency: subject.latency,
-    serverCores: subject.cores,
-    rssMiB: subject.rssMiB,
-    loopDelay: subject.loopDelay,
-    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB },
-    ratio: ok ? subject.rps / baseline.rps : undefined,
-    p50Ratio: ok ? subject.latency.p50Ms / baseline.latency.p50Ms : undefined,
-    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}`,
-  };
 }
 
 async function signIn(svc: ServiceProcess, email: string, password: string, introspectionSecret: string): Promise<Caller> {

@@ -4,7 +4,6 @@
  * of the same run; plus the cold path (a token the SDK has not seen on every request) for information.
  * Used by bench/run.ts; runs alone with `npx tsx bench/sdk.ts` (starts its own Latch).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +12,8 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { AuthService } from '../src/gen/identity/v1/auth_pb.js';
 import { Checks } from './lib/checks.js';
 import { connectJsonRequest, probeJson } from './lib/h2load.js';
-import { measureSet, type LoadShape, type LoadTarget, type Measured } from './lib/load-set.js';
-import { spread } from './lib/measure.js';
+import { startChildServer, type ChildServer } from './lib/child-server.js';
+import { measureSet, vsRow, type LoadShape, type LoadTarget, type Measured } from './lib/load-set.js';
 import { closedLoop } from './lib/stats.js';
 import { verdict, type Row } from './lib/report.js';
 import { prepareBackends, startService } from './lib/target.js';
@@ -34,49 +33,14 @@ export interface SdkBenchInput {
 /** Cold-path requests: each with a token the SDK has never seen (one Refresh each, minted before the load). */
 const COLD = { tokens: 1500, concurrency: 8 };
 
-interface NoopServer {
-  baseUrl: string;
-  pid: number;
-  stop(): Promise<void>;
-}
+type NoopServer = ChildServer;
 
-async function startNoop(mode: 'open' | 'warm', input: SdkBenchInput): Promise<NoopServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/sdk-noop-server.ts')], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      NODE_ENV: 'production',
-      SDK_MODE: mode,
-      LATCH_GRPC_URL: input.latchGrpcUrl,
-      LATCH_INTROSPECTION_SECRET: input.introspectionSecret,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`sdk ${mode} server not listening after 30 s: ${err}`))), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /^\{"port":(\d+)\}$/m.exec(buf);
-      if (m) (clearTimeout(timer), resolve(Number(m[1])));
-    });
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`sdk ${mode} server exited with ${code}: ${err}`))));
-  });
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
+function startNoop(mode: 'open' | 'warm', input: SdkBenchInput): Promise<NoopServer> {
+  return startChildServer(`sdk ${mode} server`, path.join(root, 'bench/sdk-noop-server.ts'), [], {
+    SDK_MODE: mode,
+    LATCH_GRPC_URL: input.latchGrpcUrl,
+    LATCH_INTROSPECTION_SECRET: input.introspectionSecret,
+  }, root);
 }
 
 function target(label: string, s: NoopServer, token: string | undefined): LoadTarget {
@@ -91,22 +55,6 @@ function target(label: string, s: NoopServer, token: string | undefined): LoadTa
       const r = await probeJson(s.baseUrl, request);
       return { ok: r.status === 200, detail: `HTTP ${r.status}` };
     },
-  };
-}
-
-function row(name: string, subject: Measured, baselineName: string, baseline: Measured, targetRatio?: number): Row {
-  const ok = subject.correct && baseline.correct;
-  return {
-    name,
-    rps: subject.rps,
-    latency: subject.latency,
-    serverCores: subject.cores,
-    rssMiB: subject.rssMiB,
-    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB },
-    ratio: ok ? subject.rps / baseline.rps : undefined,
-    p50Ratio: ok ? subject.latency.p50Ms / baseline.latency.p50Ms : undefined,
-    target: targetRatio,
-    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}`,
   };
 }
 
@@ -169,9 +117,9 @@ export async function sdkRows(input: SdkBenchInput, checks: Checks, log: (msg: s
     checks.check('sdk: cold path, every request with a new token answered 200', cold.correct && coldOpen.correct, `${cold.count} + ${coldOpen.count} requests`);
     const shape = `Connect JSON HTTP/1.1, h2load --h1 -c ${SHAPE.clients}`;
     return [
-      row(`SDK: no-op handler protected, warm cache (one token; ${shape})`, w.warm, 'the same handler unprotected, own process, same run', w.open, SDK_TARGET),
+      vsRow(`SDK: no-op handler protected, warm cache (one token; ${shape})`, w.warm, 'the same handler unprotected, own process, same run', w.open, SDK_TARGET),
       {
-        ...row(`SDK: no-op handler protected, cold (a new token on every request: one Introspect each; ${COLD.concurrency} in flight, node fetch)`, cold, 'the same handler unprotected, same client, same run', coldOpen),
+        ...vsRow(`SDK: no-op handler protected, cold (a new token on every request: one Introspect each; ${COLD.concurrency} in flight, node fetch)`, cold, 'the same handler unprotected, same client, same run', coldOpen),
         note: `informational (cold path): ${fresh.length} requests each way`,
       },
     ];

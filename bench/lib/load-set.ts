@@ -1,6 +1,7 @@
 import type { Checks } from './checks.js';
 import { runH2load, type LoadRequest } from './h2load.js';
-import { interleave, type Pooled, type Slice } from './measure.js';
+import { interleave, spread, type Pooled, type Slice } from './measure.js';
+import type { Row } from './report.js';
 import { cpuSeconds, delta, rssOfPid, scrape, type Scrape } from './server-stats.js';
 
 /**
@@ -115,4 +116,22 @@ function checkTally(checks: Checks, label: string, tally: Tally): boolean {
   const serverOk = tally.serverOk === undefined || (tally.serverOther === 0 && tally.serverOk >= tally.responses);
   const server = tally.serverOk === undefined ? '' : `; server counted ${tally.serverOk} OK and ${tally.serverOther} other codes`;
   return checks.check(label, streamsOk && serverOk, `${tally.responses} responses, ${tally.failedStreams} failed streams${server}`);
+}
+
+/** A row: the subject beside a baseline measured in the same interleaved set. */
+export function vsRow(name: string, subject: Measured, baselineName: string, baseline: Measured, target?: number): Row {
+  const ok = subject.correct && baseline.correct;
+  return {
+    name,
+    rps: subject.rps,
+    latency: subject.latency,
+    serverCores: subject.cores,
+    rssMiB: subject.rssMiB,
+    loopDelay: subject.loopDelay,
+    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB },
+    ratio: ok ? subject.rps / baseline.rps : undefined,
+    p50Ratio: ok ? subject.latency.p50Ms / baseline.latency.p50Ms : undefined,
+    target,
+    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}`,
+  };
 }
