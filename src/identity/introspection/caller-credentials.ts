@@ -5,8 +5,8 @@ import { LatchError } from '../../shared/errors.js';
 export const MAX_VERIFIED_CALLERS = 1024;
 
 /**
- * Introspection callers (docs/api.md): only SHA-256 digests of the configured secrets are kept.
- * Every digest is compared, in constant time, whatever matches first.
+ * Introspection callers (docs/api.md): the configured secrets are kept as SHA-256 digests, and
+ * every digest is compared, in constant time, whatever matches first.
  *
  * A presented secret that matched is remembered, so a caller's next Introspect skips the hash:
  * only values that verified are stored (a wrong one is hashed and compared every time and never
