@@ -44,6 +44,9 @@ export async function connectEvents(options: ConnectEventsOptions): Promise<Even
     // Never give up: while NATS is away the outbox keeps the events and the relay retries.
     maxReconnectAttempts: -1,
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 1_000,
+    // Otherwise every request (each publish waits for the stream's ack) first builds an Error to
+    // keep its caller's stack, a cost paid per event for a stack no log line shows.
+    noAsyncTraces: true,
   });
   logger.info({ server: nc.getServer() }, 'nats: connected');
   const statusDone = logStatus(nc, logger);
