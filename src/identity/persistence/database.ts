@@ -4,6 +4,7 @@ import { unavailable } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { startEmbeddedPostgres } from './embedded/embedded-postgres.js';
 import { migrationsList } from './migrations/index.js';
+import { releaseAsyncContextWhenIdle } from './async-context.js';
 
 export interface Database {
   orm: MikroORM;
@@ -153,6 +154,8 @@ export function mikroOrmOptions(
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  // Before the ORM's first run: its async context is then on only while database work is in flight.
+  releaseAsyncContextWhenIdle();
   const embeddedServer =
     opts.databaseUrl === undefined ? await startEmbeddedPostgres({ dataDir: opts.dataDir, logger: opts.logger }) : undefined;
   const url = opts.databaseUrl ?? embeddedServer!.url;
