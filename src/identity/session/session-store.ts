@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Role } from '../account/user.entity.js';
 import { totpEnabledSql } from '../mfa/mfa-store.js';
+import { prepared, runPrepared } from '../persistence/prepared.js';
 
 /**
  * Every read and write of `sessions` and `refresh_tokens`. There is no entity for either: each
@@ -130,36 +131,12 @@ export class SessionStore {
   async rotateLive(r: LiveRotation): Promise<RotatedLive | undefined> {
     // Lock: `for update of rt` in the first CTE; the writes below read only the locked row.
     const rows: Array<Omit<RotatedLive, 'user'> & { email: string; role: Role; disabled: boolean; passwordMustChange: boolean; totpEnabled: boolean; emailVerifiedAt: Date | string | null; userCreatedAt: Date | string }> =
-      await this.orm.em.getConnection().execute(
-        `with presented as (
-           select rt.id, rt.session_id, rt.user_id, rt.parent_id, s.amr, least(?::timestamptz, s.expires_at) as successor_expires_at,
-                  u.email, u.role, u.disabled, u.password_must_change, u.email_verified_at, u.created_at, ${totpEnabledSql('u.id')} as totp_enabled
-             from refresh_tokens rt
-             join sessions s on s.id = rt.session_id
-             join users u on u.id = rt.user_id
-            where rt.token_hash = ? and rt.consumed_at is null and rt.expires_at > ?
-              and s.revoked_at is null and s.expires_at > ? and not u.disabled
-            for update of rt
-         ), consumed as (
-           update refresh_tokens t set consumed_at = ?, successor_id = ?, successor_token_enc = ? from presented p where t.id = p.id
-         ), parent as (
-           update refresh_tokens t set successor_token_enc = null from presented p where t.id = p.parent_id
-         ), touched as (
-           update sessions t set last_used_at = ? from presented p where t.id = p.session_id
-         ), successor as (
-           insert into refresh_tokens (id, session_id, user_id, token_hash, parent_id, created_at, expires_at)
-           select ?, p.session_id, p.user_id, ?, p.id, ?, p.successor_expires_at from presented p
-         )
-         select p.id, p.session_id as "sessionId", p.user_id as "userId", p.amr, p.successor_expires_at as "successorExpiresAt",
-                p.email, p.role, p.disabled, p.password_must_change as "passwordMustChange", p.email_verified_at as "emailVerifiedAt", p.created_at as "userCreatedAt", p.totp_enabled as "totpEnabled"
-           from presented p`,
-        [
+      await runPrepared(this.orm, ROTATE_LIVE, [
           r.idleExpiresAt, r.presentedHash, r.now, r.now,
           r.now, r.successor.id, r.successor.sealedForGrace,
           r.now,
           r.successor.id, r.successor.hash, r.now,
-        ],
-      );
+        ]);
     const row = rows[0];
     if (!row) return undefined;
     const { email, role, disabled, passwordMustChange, totpEnabled, emailVerifiedAt, userCreatedAt, ...token } = row;
@@ -226,3 +203,30 @@ export class SessionStore {
     );
   }
 }
+
+/** SessionStore.rotateLive: find, lock, consume and replace a live refresh token in one statement. */
+const ROTATE_LIVE = prepared(
+  'latch_rotate_live',
+  `with presented as (
+           select rt.id, rt.session_id, rt.user_id, rt.parent_id, s.amr, least($1::timestamptz, s.expires_at) as successor_expires_at,
+                  u.email, u.role, u.disabled, u.password_must_change, u.email_verified_at, u.created_at, ${totpEnabledSql('u.id')} as totp_enabled
+             from refresh_tokens rt
+             join sessions s on s.id = rt.session_id
+             join users u on u.id = rt.user_id
+            where rt.token_hash = $2 and rt.consumed_at is null and rt.expires_at > $3
+              and s.revoked_at is null and s.expires_at > $4 and not u.disabled
+            for update of rt
+         ), consumed as (
+           update refresh_tokens t set consumed_at = $5, successor_id = $6, successor_token_enc = $7 from presented p where t.id = p.id
+         ), parent as (
+           update refresh_tokens t set successor_token_enc = null from presented p where t.id = p.parent_id
+         ), touched as (
+           update sessions t set last_used_at = $8 from presented p where t.id = p.session_id
+         ), successor as (
+           insert into refresh_tokens (id, session_id, user_id, token_hash, parent_id, created_at, expires_at)
+           select $9, p.session_id, p.user_id, $10, p.id, $11, p.successor_expires_at from presented p
+         )
+         select p.id, p.session_id as "sessionId", p.user_id as "userId", p.amr, p.successor_expires_at as "successorExpiresAt",
+                p.email, p.role, p.disabled, p.password_must_change as "passwordMustChange", p.email_verified_at as "emailVerifiedAt", p.created_at as "userCreatedAt", p.totp_enabled as "totpEnabled"
+           from presented p`,
+);
