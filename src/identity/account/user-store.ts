@@ -3,6 +3,7 @@ import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { LatchError } from '../../shared/errors.js';
 import { totpEnabledSql } from '../mfa/mfa-store.js';
+import { prepared, runPrepared } from '../persistence/prepared.js';
 import { UserEntity, type Role, type User } from './user.entity.js';
 
 /** Any constant shared by every replica; serialises bootstraps so exactly one admin is created. */
@@ -173,8 +174,16 @@ export class UserStore {
     const ids = userIds.filter((id) => UUID.test(id));
     if (ids.length === 0) return out;
     // One round trip for many users on the Introspect hot path: each user and their recently ended sessions.
-    const rows: Array<TokenStateRow & { id: string }> = await this.em().execute(
-      `select u.id::text as id, u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
+    const rows: Array<TokenStateRow & { id: string }> = await runPrepared(this.orm, READ_TOKEN_STATES, [revokedSince, limit, `{${ids.join(',')}}`]);
+    for (const { id, ...row } of rows) out.set(id, row);
+    return out;
+  }
+}
+
+/** UserStore.readTokenStates: users and their recently ended sessions, by id. */
+const READ_TOKEN_STATES = prepared(
+  'latch_read_token_states',
+  `select u.id::text as id, u.email, u.role, u.disabled, u.password_must_change as "passwordMustChange", u.tokens_valid_after as "tokensValidAfter",
               u.created_at as "createdAt", ${totpEnabledSql('u.id')} as "totpEnabled",
               u.email_verified_at is not null as "emailVerified",
               r.ids as "revokedIds", r.n as "revokedCount", r.oldest as "revokedOldest"
@@ -182,13 +191,8 @@ export class UserStore {
          left join lateral (
            select array_agg(x.id::text order by x.revoked_at desc) as ids, count(*)::int as n, min(x.revoked_at) as oldest
              from (select s.id, s.revoked_at from sessions s
-                    where s.user_id = u.id and s.revoked_at > greatest(u.tokens_valid_after, ?)
-                    order by s.revoked_at desc limit ?) x
+                    where s.user_id = u.id and s.revoked_at > greatest(u.tokens_valid_after, $1)
+                    order by s.revoked_at desc limit $2) x
          ) r on true
-        where u.id = any(?::uuid[])`,
-      [revokedSince, limit, `{${ids.join(',')}}`],
-    );
-    for (const { id, ...row } of rows) out.set(id, row);
-    return out;
-  }
-}
+        where u.id = any($3::uuid[])`,
+);
