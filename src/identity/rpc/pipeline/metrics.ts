@@ -1,4 +1,5 @@
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { DurationHistogram } from './duration-histogram.js';
 
 /**
  * A registry per process (or per test), never prom-client's global one: tests start several
@@ -8,7 +9,7 @@ import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 export interface RpcMetrics {
   registry: Registry;
   /** Seconds per call; `code` is the Connect code name in snake case ("ok", "unauthenticated", ...). */
-  rpcDuration: Histogram<'service' | 'method' | 'code' | 'transport'>;
+  rpcDuration: DurationHistogram<'service' | 'method' | 'code' | 'transport'>;
   /** Set from `inFlight` when scraped: counting in a plain object costs a call less than a labelled inc/dec. */
   rpcInFlight: Gauge<'service' | 'method' | 'transport'>;
   inFlight: Map<string, InFlightCount>;
@@ -23,14 +24,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
   const registry = new Registry();
   const prefix = opts.prefix ?? 'latch_';
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix });
-  const rpcDuration = new Histogram({
-    name: `${prefix}rpc_duration_seconds`,
-    help: 'Duration of RPCs by service, method, status code and transport.',
-    labelNames: ['service', 'method', 'code', 'transport'] as const,
+  const rpcDuration = new DurationHistogram(
+    `${prefix}rpc_duration_seconds`,
+    'Duration of RPCs by service, method, status code and transport.',
+    ['service', 'method', 'code', 'transport'] as const,
     // Login hashing lands around 50-300 ms; introspection in the low milliseconds.
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registry,
+  );
   const inFlight = new Map<string, InFlightCount>();
   const rpcInFlight = new Gauge({
     name: `${prefix}rpc_in_flight`,
@@ -74,7 +75,7 @@ export function callMetrics(metrics: RpcMetrics, labels: CallLabels): CallMetric
       c.n--;
       let h = byCode.get(code);
       if (h === undefined) {
-        h = metrics.rpcDuration.labels(labels.service, labels.method, code, labels.transport);
+        h = metrics.rpcDuration.labels({ service: labels.service, method: labels.method, code, transport: labels.transport });
         byCode.set(code, h);
       }
       h.observe(seconds);
