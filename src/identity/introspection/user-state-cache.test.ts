@@ -76,3 +76,60 @@ describe('UserStateCache lookups', () => {
     expect(failing.calls).toHaveLength(2);
   });
 });
+
+describe('UserStateCache rereads', () => {
+  /** A store whose answer for id(1) the test edits between rereads. */
+  function editableStore() {
+    let current = row('ada@example.test');
+    const store = {
+      async readTokenStates(ids: readonly string[]) {
+        return new Map(ids.map((x) => [x, { ...current, revokedIds: current.revokedIds ? [...current.revokedIds] : null }]));
+      },
+    } as unknown as UserStore;
+    return { store, edit: (change: Partial<TokenStateRow>) => (current = { ...current, ...change }) };
+  }
+
+  function cacheAt(store: UserStore) {
+    let now = 1_000_000;
+    const cache = new UserStateCache(store, { isLive: () => true }, 5_000, { nowMs: () => now }, logger);
+    return { cache, expire: () => (now += 5_000) };
+  }
+
+  it('keeps the same state object when a reread after the TTL finds nothing changed', async () => {
+    const { store } = editableStore();
+    const { cache, expire } = cacheAt(store);
+    const first = await cache.get(id(1));
+    expire();
+    expect(await cache.get(id(1))).toBe(first);
+  });
+
+  it.each<[string, Partial<TokenStateRow>]>([
+    ['a revoked session', { revokedIds: ['5e55f0b2-0000-4000-8000-000000000001'], revokedCount: 1, revokedOldest: new Date(5) }],
+    ['a disabled account', { disabled: true }],
+    ['another role', { role: 'admin' }],
+    ['tokens valid only after a later instant', { tokensValidAfter: new Date(10) }],
+    ['a verified address', { emailVerified: true }],
+    ['TOTP turned on', { totpEnabled: true }],
+    ['a new address', { email: 'ada@example.org' }],
+    ['a password that must change', { passwordMustChange: true }],
+  ])('hands out a new state object when a reread finds %s', async (_what, change) => {
+    const { store, edit } = editableStore();
+    const { cache, expire } = cacheAt(store);
+    const first = await cache.get(id(1));
+    edit(change);
+    expire();
+    const second = await cache.get(id(1));
+    expect(second).not.toBe(first);
+    expect(second).not.toEqual(first);
+  });
+
+  it('two different revoked sessions are a change even when the count is the same', async () => {
+    const { store, edit } = editableStore();
+    edit({ revokedIds: ['5e55f0b2-0000-4000-8000-000000000001'], revokedCount: 1, revokedOldest: new Date(5) });
+    const { cache, expire } = cacheAt(store);
+    const first = await cache.get(id(1));
+    edit({ revokedIds: ['5e55f0b2-0000-4000-8000-000000000002'], revokedCount: 1, revokedOldest: new Date(5) });
+    expire();
+    expect((await cache.get(id(1)))?.revokedSessions.has('5e55f0b2-0000-4000-8000-000000000002')).toBe(true);
+  });
+});

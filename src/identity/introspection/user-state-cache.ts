@@ -101,7 +101,10 @@ export class UserStateCache {
     const pending = this.inFlight.get(userId);
     if (pending) return pending;
     const generation = this.generation;
-    const load = this.loadBatched(userId).finally(() => this.inFlight.delete(userId));
+    const previous = this.entries.get(userId)?.state;
+    const load = this.loadBatched(userId)
+      .then((fresh) => (previous && fresh && sameState(previous, fresh) ? previous : fresh))
+      .finally(() => this.inFlight.delete(userId));
     this.inFlight.set(userId, load);
     const state = await load;
     // An invalidation that raced the load wins: do not cache what may already be stale.
@@ -194,4 +197,24 @@ export class UserStateCache {
       revokedSessions: new Set(ids.slice(0, this.maxRevokedSessions)),
     };
   }
+}
+
+/**
+ * A reread that found nothing changed keeps the object it replaces: what was built from the state
+ * (Introspect's answer, its encoded response) stays valid and is reused, instead of being built
+ * again for every user each time their entry's TTL runs out. Every field counts.
+ */
+function sameState(a: UserState, b: UserState): boolean {
+  // Field by field over whatever UserState holds, so a field added later is compared too.
+  for (const key of Object.keys(b) as (keyof UserState)[]) {
+    const x = a[key];
+    const y = b[key];
+    if (x instanceof Set && y instanceof Set) {
+      if (x.size !== y.size) return false;
+      for (const v of y) if (!x.has(v)) return false;
+    } else if (x !== y) {
+      return false;
+    }
+  }
+  return Object.keys(a).length === Object.keys(b).length;
 }
