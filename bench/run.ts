@@ -13,7 +13,7 @@ import { sdkRows } from './sdk.js';
 import { distinctTokenRows } from './lib/distinct-rows.js';
 import { runMailerBench } from './mailer.js';
 import { Checks } from './lib/checks.js';
-import { cpuMark, cpuPerCall } from './lib/cpu-share.js';
+import { cpuMark, cpuPerCall, cpuShares } from './lib/cpu-share.js';
 import { startFloor, type FloorProcess } from './lib/floor.js';
 import { measureSet, vsRow as vs, type LoadShape, type Measured } from './lib/load-set.js';
 import { interleave, spread } from './lib/measure.js';
@@ -229,16 +229,19 @@ async function main(): Promise<number> {
       let failed = 0;
       let firstError: string | undefined;
       let loginCpu = '';
+      let loginCpuMs: number | undefined;
+      let rawCpuMs: number | undefined;
       const m = await interleave(LOGIN.rounds, ['raw', 'login'] as const, async (name) => {
         if (name === 'raw') {
           const raw = await runRawVerifies(argon2, level, LOGIN.sliceSeconds * 1000, threadpool);
+          rawCpuMs = raw.cpuMsPerVerify;
           return { count: raw.verifies, seconds: raw.seconds, samplesMs: raw.samplesMs };
         }
         const cpu0 = await cpuSeconds(T.pid);
         const mark = await cpuMark(T.pid);
         const r = await closedLoop(level, LOGIN.sliceSeconds * 1000, login);
         const cpu1 = await cpuSeconds(T.pid);
-        loginCpu = await cpuPerCall(mark, T.pid, r.ok, 'identity');
+        ({ text: loginCpu, totalMs: loginCpuMs } = await cpuShares(mark, T.pid, r.ok, 'identity'));
         failed += r.failed;
         firstError ??= r.firstError;
         return { count: r.ok, seconds: r.seconds, samplesMs: r.samplesMs, cpuSeconds: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0 };
@@ -252,7 +255,10 @@ async function main(): Promise<number> {
         baseline: { name: `argon2.verify ×${level}, own process`, rps: m.raw.rps, latency: m.raw.latency },
         ratio: ok ? m.login.rps / m.raw.rps : undefined,
         target: TARGETS.login,
-        note: `per slice ${spread(m.login)} vs argon2 ${spread(m.raw)}; last Login slice: ${loginCpu}`,
+        note:
+          `per slice ${spread(m.login)} vs argon2 ${spread(m.raw)}; last Login slice: ${loginCpu}; last argon2 slice: ${rawCpuMs?.toFixed(2) ?? '?'} ms CPU per verify` +
+          // Both sides keep the 2 cores busy, so rates go as the inverse of the CPU each call takes.
+          (rawCpuMs !== undefined && loginCpuMs !== undefined ? `; CPU-bound ceiling of the ratio: ${rawCpuMs.toFixed(2)} / ${loginCpuMs.toFixed(2)} = ${(rawCpuMs / loginCpuMs).toFixed(2)}` : ''),
       });
     }
 

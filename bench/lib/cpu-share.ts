@@ -35,6 +35,11 @@ export async function cpuMark(servicePid: number): Promise<CpuMark> {
 
 /** "identity 1.4 + PostgreSQL 1.2 + bench client 1.1 ms CPU per call" between two marks. */
 export async function cpuPerCall(start: CpuMark, servicePid: number, calls: number, serviceName: string): Promise<string> {
+  return (await cpuShares(start, servicePid, calls, serviceName)).text;
+}
+
+/** cpuPerCall's text, and the sum of its parts (undefined when a part could not be read). */
+export async function cpuShares(start: CpuMark, servicePid: number, calls: number, serviceName: string): Promise<{ text: string; totalMs?: number }> {
   const end = await cpuMark(servicePid);
   const ms = (a?: number, b?: number) => (a === undefined || b === undefined || calls === 0 ? undefined : ((b - a) * 1000) / calls);
   const bench = process.cpuUsage(start.bench);
@@ -43,5 +48,7 @@ export async function cpuPerCall(start: CpuMark, servicePid: number, calls: numb
     ['PostgreSQL', ms(start.postgres, end.postgres)],
     ['bench client', calls === 0 ? undefined : (bench.user + bench.system) / 1000 / calls],
   ] as const;
-  return `${parts.map(([n, v]) => `${n} ${v === undefined ? '?' : v.toFixed(2)}`).join(' + ')} ms CPU per call on the same 2 cores`;
+  const text = `${parts.map(([n, v]) => `${n} ${v === undefined ? '?' : v.toFixed(2)}`).join(' + ')} ms CPU per call on the same 2 cores`;
+  const totalMs = parts.every(([, v]) => v !== undefined) ? parts.reduce((a, [, v]) => a + v!, 0) : undefined;
+  return { text, totalMs };
 }
