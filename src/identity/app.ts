@@ -21,7 +21,7 @@ import { OutboxEntity } from './events/outbox.entity.js';
 import { startEvents, type EventsRuntime } from './events/runtime.js';
 import { createInProcessMailer } from '../mailer/in-process.js';
 import { CallerCredentials } from './introspection/caller-credentials.js';
-import { IntrospectionService } from './introspection/introspection-service.js';
+import { IntrospectionService, type ActiveToken } from './introspection/introspection-service.js';
 import { UserStateCache } from './introspection/user-state-cache.js';
 import { createMfaAttemptLimiter } from './mfa/mfa-attempt-limiter.js';
 import { MfaService } from './mfa/mfa-service.js';
@@ -41,6 +41,7 @@ import { createMetrics } from './rpc/pipeline/metrics.js';
 import { startOpsServer } from './rpc/transports/ops-server.js';
 import { refreshCookieFromConfig } from './rpc/transports/refresh-cookie.js';
 import type { Authenticator } from './rpc/pipeline/auth-policy.js';
+import type { Principal } from './rpc/pipeline/context-keys.js';
 import { wrapService } from './rpc/pipeline/wrap-service.js';
 import { AccessLogSummary } from './rpc/pipeline/access-log-summary.js';
 import { OffPathQueue } from './recovery/off-path-queue.js';
@@ -348,20 +349,29 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
 
     const introspection = new IntrospectionService(tokens, users);
     const callers = new CallerCredentials(introspectionClients);
+    // One principal per active answer (itself reused while the token and the user's state are
+    // unchanged), frozen because every call for that token shares it: what handlers build from it
+    // (GetCurrentUser's response) can be reused too.
+    const principals = new WeakMap<ActiveToken, Principal>();
     const auth: Authenticator = {
       async authenticateUser(token) {
         const t = await introspection.authenticate(token);
-        return {
-          userId: t.sub,
-          role: t.role,
-          sessionId: t.sessionId,
-          passwordMustChange: t.passwordMustChange,
-          amr: t.amr,
-          email: t.email,
-          createdAtMs: t.createdAtMs,
-          totpEnabled: t.totpEnabled,
-          emailVerified: t.emailVerified,
-        };
+        let principal = principals.get(t);
+        if (principal === undefined) {
+          principal = Object.freeze({
+            userId: t.sub,
+            role: t.role,
+            sessionId: t.sessionId,
+            passwordMustChange: t.passwordMustChange,
+            amr: t.amr,
+            email: t.email,
+            createdAtMs: t.createdAtMs,
+            totpEnabled: t.totpEnabled,
+            emailVerified: t.emailVerified,
+          });
+          principals.set(t, principal);
+        }
+        return principal;
       },
       async authenticateCaller(secret) {
         return callers.authenticate(secret);

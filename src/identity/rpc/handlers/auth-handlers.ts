@@ -2,7 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '../../../shared/errors.js';
-import { AuthService, MfaChallengeSchema, SessionInfoSchema } from '../../../gen/identity/v1/auth_pb.js';
+import { AuthService, GetCurrentUserResponseSchema, MfaChallengeSchema, SessionInfoSchema, type GetCurrentUserResponse } from '../../../gen/identity/v1/auth_pb.js';
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
 import type { PasswordReset } from '../../recovery/password-reset.js';
@@ -12,6 +12,8 @@ import type { SessionIssuer } from '../../signin/session-issuer.js';
 import type { SignInService } from '../../signin/sign-in-service.js';
 import type { SessionService } from '../../session/session-service.js';
 import { requirePrincipal } from '../pipeline/auth-policy.js';
+import type { Principal } from '../pipeline/context-keys.js';
+import { markReusable } from '../transports/reusable-response.js';
 import { clientInfo } from '../pipeline/client-info.js';
 import { toSession, toUser } from './convert.js';
 import { MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS, required, uuid } from './validate.js';
@@ -35,6 +37,7 @@ export interface AuthHandlerDeps {
 const MAX_CODE_CHARS = 64;
 
 export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof AuthService>> {
+  const currentUsers = new WeakMap<Principal, GetCurrentUserResponse>();
   return {
     async register(req, ctx) {
       const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS), clientInfo(ctx));
@@ -118,19 +121,28 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
     getCurrentUser(_req, ctx) {
       // Authentication already read the account through the user-state cache Introspect uses;
       // an authenticated user is never disabled (a disabled account's tokens are inactive).
+      // The principal is shared by every call with the same token and unchanged user state, and so
+      // is the answer built from it (encoded once on gRPC).
       const p = requirePrincipal(ctx);
-      return {
-        user: toUser({
-          id: p.userId,
-          email: p.email,
-          role: p.role,
-          disabled: false,
-          passwordMustChange: p.passwordMustChange,
-          totpEnabled: p.totpEnabled,
-          emailVerified: p.emailVerified,
-          createdAtMs: p.createdAtMs,
-        }),
-      };
+      let res = currentUsers.get(p);
+      if (res === undefined) {
+        res = markReusable(
+          create(GetCurrentUserResponseSchema, {
+            user: toUser({
+              id: p.userId,
+              email: p.email,
+              role: p.role,
+              disabled: false,
+              passwordMustChange: p.passwordMustChange,
+              totpEnabled: p.totpEnabled,
+              emailVerified: p.emailVerified,
+              createdAtMs: p.createdAtMs,
+            }),
+          }),
+        );
+        currentUsers.set(p, res);
+      }
+      return res;
     },
 
     async changePassword(req, ctx) {
