@@ -1,15 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { opaqueTokenKind } from '../../shared/opaque-token.js';
 
-/** R1: 256 bits from the CSPRNG; only the SHA-256 is stored. */
-export function newRefreshToken(): string {
-  return randomBytes(32).toString('base64url');
-}
+/** R1: 256 bits from the CSPRNG, no prefix (43 base64url characters); only the SHA-256 is stored. */
+const kind = opaqueTokenKind('');
 
-export function hashRefreshToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** 32 bytes in base64url is 43 characters; anything else cannot be ours. */
-export function looksLikeRefreshToken(token: string): boolean {
-  return /^[A-Za-z0-9_-]{43}$/.test(token);
-}
+export const newRefreshToken = kind.create;
+export const hashRefreshToken = kind.hash;
+export const looksLikeRefreshToken = kind.looksLike;
