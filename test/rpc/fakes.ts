@@ -55,6 +55,9 @@ export const introspectionImpl: ServiceImpl<typeof TokenIntrospectionService> = 
         return new Promise((resolve) => setTimeout(() => resolve({ active: false }), 300));
       case 'down':
         throw new LatchError('unavailable', 'ERR_BACKEND_DOWN', 'try again later', { retryAfterMs: 250 });
+      case 'until-aborted':
+        // Answers only when the call's signal aborts (a client gone, a deadline passed), with its reason.
+        return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
     }
     ctx.responseHeader.set('x-latch-test', 'header');
     ctx.responseTrailer.set('x-latch-trailer', 'trailer');

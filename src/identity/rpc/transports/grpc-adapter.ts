@@ -44,7 +44,7 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
         }
       },
       responseSerialize: (m: unknown) =>
-        serializeOnce(m as object, () => Buffer.from(toBinary(method.output, create(method.output, m as never)))),
+        serializeOnce(m as object, 'binary', () => Buffer.from(toBinary(method.output, create(method.output, m as never)))),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
   }

@@ -18,6 +18,9 @@ import {
 import { LatchError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { decodedRequestKey, requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
+import { connectUnaryFastPath } from './connect-unary.js';
+import type { MountedService } from './mounted-service.js';
+import { decodeRequest, readFailure, type Parsed } from './request-decode.js';
 
 /**
  * connect-node decodes the request before any interceptor runs and answers a body it cannot parse
@@ -32,7 +35,10 @@ import { decodedRequestKey, requestDecodeFailureKey, undecodableRequest } from '
 
 export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
   readMaxBytes: number;
+  maxTimeoutMs: number;
   logger: Logger;
+  /** Methods whose plain Connect POSTs are answered by connect-unary.ts instead of the router. */
+  direct?: { services: readonly MountedService[]; paths: ReadonlySet<string> };
 }
 
 /** connectNodeAdapter (same options, same routing) with every route behind the decode guard. */
@@ -55,8 +61,13 @@ export function guardedConnectNodeAdapter(
   const prefix = options.requestPathPrefix ?? '';
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(prefix + h.requestPath, guard(h, compressions, options.readMaxBytes));
+  const direct =
+    options.direct === undefined
+      ? undefined
+      : connectUnaryFastPath({ ...options.direct, readMaxBytes: options.readMaxBytes, maxTimeoutMs: options.maxTimeoutMs, acceptCompression: compressions, logger: options.logger });
   // `path`: the request path without its query, when the caller has worked it out already.
   return (req, res, path = (req.url ?? '').split('?', 1)[0] ?? '') => {
+    if (direct !== undefined && prefix === '' && direct(req, res, path)) return;
     const handler = paths.get(path);
     if (handler === undefined) {
       if (options.fallback) options.fallback(req, res);
@@ -71,14 +82,6 @@ export function guardedConnectNodeAdapter(
         options.logger.error({ err, rpc: handler.requestPath }, 'connect handler failed');
       });
   };
-}
-
-type Framing = 'connect' | 'grpc-web';
-interface Parsed {
-  framing: Framing;
-  binary: boolean;
-  /** Name of the compression the client applied, '' for none. */
-  encoding: string;
 }
 
 const CONNECT_UNARY = /^application\/(?:(json)(?:; ?charset=utf-?8)?|proto)$/i;
@@ -107,9 +110,9 @@ function guard(handler: UniversalHandler, compressions: Compression[], readMaxBy
     try {
       bytes = await readAllBytes(req.body, readMaxBytes, req.header.get('content-length'));
     } catch (err) {
-      return handler(replaceBody(req, type, requestDecodeFailureKey, failureFrom(err)));
+      return handler(replaceBody(req, type, requestDecodeFailureKey, readFailure(err)));
     }
-    const decoded = await decode(bytes, type, input, compressions, readMaxBytes);
+    const decoded = await decodeRequest(bytes, type, input, compressions, readMaxBytes);
     if (decoded.failure !== undefined) return handler(replaceBody(req, type, requestDecodeFailureKey, decoded.failure));
     // An encoding we do not accept: connect refuses it (UNIMPLEMENTED) from the original body.
     if (decoded.message === undefined) return handler({ ...req, body: createAsyncIterable([bytes]) });
@@ -128,48 +131,6 @@ function guard(handler: UniversalHandler, compressions: Compression[], readMaxBy
 const isByteStream = (body: unknown): body is AsyncIterable<Uint8Array> =>
   typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
 
-/** Too large stays RESOURCE_EXHAUSTED; a truncated or otherwise unreadable body is INVALID_ARGUMENT. */
-function failureFrom(err: unknown): LatchError {
-  const ce = ConnectError.from(err);
-  if (ce.code === Code.ResourceExhausted) {
-    return new LatchError('resource_exhausted', 'ERR_MESSAGE_TOO_LARGE', 'request message is too large');
-  }
-  return new LatchError('invalid_argument', 'ERR_UNREADABLE_REQUEST', 'request body could not be read');
-}
-
-/** The message, or why there is none; neither when the encoding is one connect should refuse. */
-async function decode(
-  bytes: Uint8Array,
-  type: Parsed,
-  input: DescMessage,
-  compressions: Compression[],
-  readMaxBytes: number,
-): Promise<{ message?: unknown; failure?: LatchError }> {
-  let payload = bytes;
-  let compressed = type.encoding !== '';
-  if (type.framing === 'grpc-web') {
-    // Unary: exactly one envelope, flags 0 (plain) or 1 (compressed); no trailers from a client.
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (bytes.byteLength < 5 || (bytes[0]! & ~1) !== 0 || view.getUint32(1) !== bytes.byteLength - 5) return { failure: undecodableRequest() };
-    compressed = (bytes[0]! & 1) === 1;
-    payload = bytes.subarray(5);
-  }
-  try {
-    if (compressed) {
-      const compression = compressions.find((c) => c.name === type.encoding);
-      // An encoding we do not accept is connect's to refuse (UNIMPLEMENTED).
-      if (compression === undefined) return {};
-      payload = await compression.decompress(payload, readMaxBytes);
-    }
-    // The options connect itself decodes with (unknown fields kept in binary, ignored in JSON).
-    if (type.binary) return { message: fromBinary(input, payload) };
-    return { message: fromJsonString(input, textDecoder.decode(payload), { ignoreUnknownFields: true }) };
-  } catch (err) {
-    return { failure: err instanceof ConnectError && err.code === Code.ResourceExhausted ? failureFrom(err) : undecodableRequest() };
-  }
-}
-
-const textDecoder = new TextDecoder();
 const EMPTY_BINARY = new Uint8Array(0);
 const EMPTY_JSON = new TextEncoder().encode('{}');
 /** An already-parsed empty JSON body: connect reads it as the message (its body-parser path), nothing to read or parse. */

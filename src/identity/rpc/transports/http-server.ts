@@ -1,13 +1,15 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Code, ConnectError, cors, createContextValues, type Interceptor } from '@connectrpc/connect';
+import { AuthService } from '../../../gen/identity/v1/auth_pb.js';
+import { TokenIntrospectionService } from '../../../gen/identity/v1/introspection_pb.js';
 import type { Logger } from '../../../shared/logger.js';
 import { peerAddressKey } from '../pipeline/context-keys.js';
 import { errorIdHeader, INTERNAL_MESSAGE, retryAfterHeader } from '../pipeline/error-map.js';
 import { guardedConnectNodeAdapter } from './http-decode-guard.js';
 import { answerProbe, listen, sendText } from './plain-http.js';
 import { MAX_MESSAGE_BYTES, type MountedService } from './mounted-service.js';
-import { REFRESH_COOKIE_HEADER, type RefreshCookieMode } from './refresh-cookie.js';
+import { REFRESH_COOKIE_HEADER, refreshCookieActsOn, type RefreshCookieMode } from './refresh-cookie.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -21,6 +23,8 @@ export interface HttpServerOptions {
   ready(): Promise<boolean>;
   /** The JWK Set document (RFC 7517 §5). */
   jwks(): string;
+  /** Methods answered by connect-unary.ts; DIRECT_CONNECT_PATHS unless given (an empty set sends every call through connect-node). */
+  directPaths?: ReadonlySet<string>;
 }
 
 export interface RunningHttpServer {
@@ -28,6 +32,16 @@ export interface RunningHttpServer {
   server: http.Server;
   stop(graceMs: number): Promise<void>;
 }
+
+/**
+ * The read methods every service calls per request: their plain Connect POSTs skip connect-node's
+ * router (connect-unary.ts). Not one the refresh-cookie interceptor acts on (checked at start-up).
+ */
+export const DIRECT_CONNECT_PATHS: ReadonlySet<string> = new Set([
+  `/${TokenIntrospectionService.typeName}/${TokenIntrospectionService.method.introspect.name}`,
+  `/${TokenIntrospectionService.typeName}/${TokenIntrospectionService.method.getJwks.name}`,
+  `/${AuthService.typeName}/${AuthService.method.getCurrentUser.name}`,
+]);
 
 const allowMethods = cors.allowedMethods.join(', ');
 const allowHeaders = [...cors.allowedHeaders, 'Authorization', REFRESH_COOKIE_HEADER].join(', ');
@@ -52,6 +66,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     }
   };
 
+  const mounted = new Set(opts.services.flatMap(({ service }) => service.methods.map((m) => `/${service.typeName}/${m.name}`)));
+  const directPaths = new Set([...(opts.directPaths ?? DIRECT_CONNECT_PATHS)].filter((p) => mounted.has(p)));
+  for (const p of directPaths) if (opts.refreshCookie && refreshCookieActsOn(p)) throw new Error(`${p}: the refresh cookie acts on it; it cannot skip the interceptors`);
+
   // Undecodable bodies reach the pipeline as INVALID_ARGUMENT instead of connect's INTERNAL (X1).
   const rpc = guardedConnectNodeAdapter({
     logger,
@@ -69,6 +87,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     interceptors: opts.refreshCookie ? [hideUnexpected, opts.refreshCookie.interceptor] : [hideUnexpected],
     contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? ''),
     fallback: (_req, res) => sendText(res as http.ServerResponse, 404, 'not found'),
+    direct: { services: opts.services, paths: directPaths },
   });
 
   let stopping = false;

@@ -44,6 +44,13 @@ const ISSUING = new Set(['Login', 'CompleteMfa', 'Refresh', 'ChangePassword']);
 /** Methods that take a refresh token. */
 const CONSUMING = new Set(['Refresh', 'Logout']);
 
+/** Whether the mode's interceptor can act on a call to `path` (`/package.Service/Method`). */
+export function refreshCookieActsOn(path: string): boolean {
+  const slash = path.lastIndexOf('/');
+  const method = path.slice(slash + 1);
+  return path.slice(1, slash) === SERVICE && (ISSUING.has(method) || CONSUMING.has(method));
+}
+
 /** Builds the mode from configuration; undefined when it is off (the HTTP server then does nothing extra). */
 export function refreshCookieFromConfig(
   config: { BROWSER_REFRESH_COOKIE: boolean; REFRESH_COOKIE_NAME: string; REFRESH_COOKIE_SAMESITE: SameSite; CORS_ORIGINS: readonly string[] },

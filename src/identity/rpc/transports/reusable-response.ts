@@ -1,20 +1,20 @@
 /**
  * A handler that answers the same question many times (Introspect of one token, called by every
  * service on every request) can hand back the very same response object; marking it reusable
- * lets the grpc-js adapter serialise it once. Reused objects must never be mutated.
+ * lets the transports encode it once per wire format. Reused objects must never be mutated.
  */
-const serialized = new WeakMap<object, Buffer | null>();
+type Format = 'binary' | 'json';
+const serialized = new WeakMap<object, Partial<Record<Format, Uint8Array>>>();
 
 export function markReusable<T extends object>(message: T): T {
-  if (!serialized.has(message)) serialized.set(message, null);
+  if (!serialized.has(message)) serialized.set(message, {});
   return message;
 }
 
-export function serializeOnce(message: object, encode: () => Buffer): Buffer {
+export function serializeOnce<B extends Uint8Array>(message: object, format: Format, encode: () => B): B {
   const known = serialized.get(message);
   if (known === undefined) return encode();
-  if (known !== null) return known;
-  const bytes = encode();
-  serialized.set(message, bytes);
-  return bytes;
+  const bytes = known[format];
+  if (bytes !== undefined) return bytes as B;
+  return (known[format] = encode());
 }
