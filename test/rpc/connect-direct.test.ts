@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { brotliDecompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { create, toBinary, type DescService } from '@bufbuild/protobuf';
-import { Code, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { create, toBinary } from '@bufbuild/protobuf';
+import type { HandlerContext } from '@connectrpc/connect';
 import { AuthService } from '../../src/gen/identity/v1/auth_pb.js';
 import { IntrospectRequestSchema, TokenIntrospectionService } from '../../src/gen/identity/v1/introspection_pb.js';
 import { createMetrics } from '../../src/identity/rpc/pipeline/metrics.js';
@@ -21,7 +21,7 @@ const logs = captureLogs();
 const seen: string[] = [];
 
 /** The pipeline-wrapped services, with a note of the context class each call arrived with. */
-function recording<S extends DescService>(impl: Partial<ServiceImpl<S>>): Partial<ServiceImpl<S>> {
+function recording<T extends object>(impl: T): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(impl as Record<string, (req: unknown, ctx: HandlerContext) => unknown>)) {
     out[name] = (req: unknown, ctx: HandlerContext) => {
@@ -29,7 +29,7 @@ function recording<S extends DescService>(impl: Partial<ServiceImpl<S>>): Partia
       return fn.call(impl, req, ctx);
     };
   }
-  return out as Partial<ServiceImpl<S>>;
+  return out as T;
 }
 
 const pipeline = { auth: fakeAuth, logger: logs.logger, metrics: createMetrics(), trustedProxies: [] };
@@ -191,6 +191,5 @@ describe('Connect unary POSTs answered directly', () => {
     const got = await send(direct.port, 'POST', INTROSPECT, json({ 'connect-timeout-ms': '30' }), '{"token":"until-aborted"}');
     expect(got.status).toBe(504);
     expect(JSON.parse(got.body.toString())).toMatchObject({ code: 'deadline_exceeded' });
-    expect(Code[Code.DeadlineExceeded]).toBe('DeadlineExceeded');
   });
 });
