@@ -15,7 +15,7 @@ import { runMailerBench } from './mailer.js';
 import { Checks } from './lib/checks.js';
 import { cpuMark, cpuPerCall, cpuShares } from './lib/cpu-share.js';
 import { startFloor, type FloorProcess } from './lib/floor.js';
-import { measureSet, vsRow as vs, type LoadShape, type Measured } from './lib/load-set.js';
+import { measureSet, vsRow as vs, type LoadShape } from './lib/load-set.js';
 import { interleave, spread } from './lib/measure.js';
 import { tableScans } from './lib/pg-stats.js';
 import { machine, toMarkdown, verdict, writeReport, type Report, type Row } from './lib/report.js';

@@ -55,11 +55,6 @@ async function nthLink(userId: string, n: number): Promise<Link> {
   return (await resetLinks(userId))[n - 1]!;
 }
 
-async function userIdOf(email: string): Promise<string> {
-  const rows: Array<{ id: string }> = await t.app.internals.db.orm.em.fork().execute(`select id from users where email = ?`, [email]);
-  return rows[0]!.id;
-}
-
 const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDownstream, type Downstream } from '../../examples/downstream-service/server.js';
 import { GreeterService, type HelloResponse } from '../../examples/downstream-service/greeter.js';
 import { fromBinary } from '@bufbuild/protobuf';

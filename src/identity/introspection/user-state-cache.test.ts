@@ -127,7 +127,7 @@ describe('UserStateCache rereads', () => {
     const { store, edit } = editableStore();
     edit({ revokedIds: ['5e55f0b2-0000-4000-8000-000000000001'], revokedCount: 1, revokedOldest: new Date(5) });
     const { cache, expire } = cacheAt(store);
-    const first = await cache.get(id(1));
+    await cache.get(id(1));
     edit({ revokedIds: ['5e55f0b2-0000-4000-8000-000000000002'], revokedCount: 1, revokedOldest: new Date(5) });
     expire();
     expect((await cache.get(id(1)))?.revokedSessions.has('5e55f0b2-0000-4000-8000-000000000002')).toBe(true);

@@ -15,7 +15,6 @@ import {
   universalResponseToNodeResponse,
   type ConnectNodeAdapterOptions,
 } from '@connectrpc/connect-node';
-import { LatchError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { decodedRequestKey, requestDecodeFailureKey, undecodableRequest } from '../pipeline/context-keys.js';
 import { connectUnaryFastPath } from './connect-unary.js';
