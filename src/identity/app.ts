@@ -55,6 +55,7 @@ import { SessionStore } from './session/session-store.js';
 import { AccessTokens } from './token/access-token.js';
 import { SigningKeyStore } from './token/key-store.js';
 import { SigningKeyEntity } from './token/signing-key.entity.js';
+import { oncePer } from '../shared/once-per.js';
 
 /** Every entity the service maps through MikroORM, from the domains that own them. */
 export const identityEntities: EntityList = [UserEntity, SigningKeyEntity, OutboxEntity];
@@ -352,26 +353,23 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
     // One principal per active answer (itself reused while the token and the user's state are
     // unchanged), frozen because every call for that token shares it: what handlers build from it
     // (GetCurrentUser's response) can be reused too.
-    const principals = new WeakMap<ActiveToken, Principal>();
+    const principalOf = oncePer(
+      (t: ActiveToken): Principal =>
+        Object.freeze({
+          userId: t.sub,
+          role: t.role,
+          sessionId: t.sessionId,
+          passwordMustChange: t.passwordMustChange,
+          amr: t.amr,
+          email: t.email,
+          createdAtMs: t.createdAtMs,
+          totpEnabled: t.totpEnabled,
+          emailVerified: t.emailVerified,
+        }),
+    );
     const auth: Authenticator = {
       async authenticateUser(token) {
-        const t = await introspection.authenticate(token);
-        let principal = principals.get(t);
-        if (principal === undefined) {
-          principal = Object.freeze({
-            userId: t.sub,
-            role: t.role,
-            sessionId: t.sessionId,
-            passwordMustChange: t.passwordMustChange,
-            amr: t.amr,
-            email: t.email,
-            createdAtMs: t.createdAtMs,
-            totpEnabled: t.totpEnabled,
-            emailVerified: t.emailVerified,
-          });
-          principals.set(t, principal);
-        }
-        return principal;
+        return principalOf(await introspection.authenticate(token));
       },
       async authenticateCaller(secret) {
         return callers.authenticate(secret);

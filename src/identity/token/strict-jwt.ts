@@ -1,6 +1,7 @@
 import { KeyObject, sign } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../../shared/clock.js';
+import { oncePer } from '../../shared/once-per.js';
 import { isSigningAlgorithm } from './key-material.js';
 import type { SigningKeyStore } from './key-store.js';
 
@@ -58,12 +59,7 @@ export async function signJwt(keys: SigningKeyStore, typ: string, payload: Recor
 }
 
 const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-function keyObjectOf(key: CryptoKey): KeyObject {
-  let k = keyObjects.get(key);
-  if (!k) keyObjects.set(key, (k = KeyObject.from(key)));
-  return k;
-}
+const keyObjectOf = oncePer((key: CryptoKey) => KeyObject.from(key));
 
 export async function verifyJwt(keys: SigningKeyStore, token: string, o: StrictVerifyOptions): Promise<JWTPayload | null> {
   // Compact JWS only: a JWE (5 parts) or the JSON serialisation is never one of ours.

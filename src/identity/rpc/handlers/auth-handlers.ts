@@ -2,7 +2,8 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '../../../shared/errors.js';
-import { AuthService, GetCurrentUserResponseSchema, MfaChallengeSchema, SessionInfoSchema, type GetCurrentUserResponse } from '../../../gen/identity/v1/auth_pb.js';
+import { oncePer } from '../../../shared/once-per.js';
+import { AuthService, GetCurrentUserResponseSchema, MfaChallengeSchema, SessionInfoSchema } from '../../../gen/identity/v1/auth_pb.js';
 import type { AccountService } from '../../account/account-service.js';
 import type { MfaProof, MfaService } from '../../mfa/mfa-service.js';
 import type { PasswordReset } from '../../recovery/password-reset.js';
@@ -37,7 +38,22 @@ export interface AuthHandlerDeps {
 const MAX_CODE_CHARS = 64;
 
 export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof AuthService>> {
-  const currentUsers = new WeakMap<Principal, GetCurrentUserResponse>();
+  const currentUserOf = oncePer((p: Principal) =>
+    markReusable(
+      create(GetCurrentUserResponseSchema, {
+        user: toUser({
+          id: p.userId,
+          email: p.email,
+          role: p.role,
+          disabled: false,
+          passwordMustChange: p.passwordMustChange,
+          totpEnabled: p.totpEnabled,
+          emailVerified: p.emailVerified,
+          createdAtMs: p.createdAtMs,
+        }),
+      }),
+    ),
+  );
   return {
     async register(req, ctx) {
       const user = await d.accounts.register(required('email', req.email, 320), required('password', req.password, MAX_PASSWORD_CHARS), clientInfo(ctx));
@@ -123,26 +139,7 @@ export function authHandlers(d: AuthHandlerDeps): Partial<ServiceImpl<typeof Aut
       // an authenticated user is never disabled (a disabled account's tokens are inactive).
       // The principal is shared by every call with the same token and unchanged user state, and so
       // is the answer built from it (encoded once on gRPC).
-      const p = requirePrincipal(ctx);
-      let res = currentUsers.get(p);
-      if (res === undefined) {
-        res = markReusable(
-          create(GetCurrentUserResponseSchema, {
-            user: toUser({
-              id: p.userId,
-              email: p.email,
-              role: p.role,
-              disabled: false,
-              passwordMustChange: p.passwordMustChange,
-              totpEnabled: p.totpEnabled,
-              emailVerified: p.emailVerified,
-              createdAtMs: p.createdAtMs,
-            }),
-          }),
-        );
-        currentUsers.set(p, res);
-      }
-      return res;
+      return currentUserOf(requirePrincipal(ctx));
     },
 
     async changePassword(req, ctx) {

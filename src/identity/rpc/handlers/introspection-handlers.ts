@@ -2,6 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { IntrospectResponseSchema, TokenIntrospectionService, type IntrospectResponse } from '../../../gen/identity/v1/introspection_pb.js';
 import { markReusable } from '../transports/reusable-response.js';
+import { oncePer } from '../../../shared/once-per.js';
 import type { ActiveToken, IntrospectionService } from '../../introspection/introspection-service.js';
 import { MAX_TOKEN_CHARS, required } from './validate.js';
 
@@ -10,18 +11,13 @@ const INACTIVE = markReusable(create(IntrospectResponseSchema, { active: false }
 export function introspectionHandlers(d: { introspection: IntrospectionService; jwks(): string }): ServiceImpl<typeof TokenIntrospectionService> {
   // The service hands back the same result object while neither the token nor its user changed,
   // so the same response (and its bytes) can be reused.
-  const responses = new WeakMap<ActiveToken, IntrospectResponse>();
+  const responseOf = oncePer((r: ActiveToken) => markReusable(toResponse(r)));
   return {
     async introspect(req) {
       const r = await d.introspection.introspect(required('token', req.token, MAX_TOKEN_CHARS));
       // RFC 7662 2.2: an inactive token gets `active: false` and nothing else.
       if (!r.active) return INACTIVE;
-      let res = responses.get(r);
-      if (!res) {
-        res = markReusable(toResponse(r));
-        responses.set(r, res);
-      }
-      return res;
+      return responseOf(r);
     },
 
     getJwks() {

@@ -60,13 +60,14 @@ export function guardedConnectNodeAdapter(
   const prefix = options.requestPathPrefix ?? '';
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(prefix + h.requestPath, guard(h, compressions, options.readMaxBytes));
+  // The direct path knows routes by their plain `/package.Service/Method` paths only.
   const direct =
-    options.direct === undefined
+    options.direct === undefined || prefix !== ''
       ? undefined
       : connectUnaryFastPath({ ...options.direct, readMaxBytes: options.readMaxBytes, maxTimeoutMs: options.maxTimeoutMs, acceptCompression: compressions, logger: options.logger });
   // `path`: the request path without its query, when the caller has worked it out already.
   return (req, res, path = (req.url ?? '').split('?', 1)[0] ?? '') => {
-    if (direct !== undefined && prefix === '' && direct(req, res, path)) return;
+    if (direct !== undefined && direct(req, res, path)) return;
     const handler = paths.get(path);
     if (handler === undefined) {
       if (options.fallback) options.fallback(req, res);
