@@ -128,10 +128,23 @@ export function vsRow(name: string, subject: Measured, baselineName: string, bas
     serverCores: subject.cores,
     rssMiB: subject.rssMiB,
     loopDelay: subject.loopDelay,
-    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB },
+    baseline: { name: baselineName, rps: baseline.rps, latency: baseline.latency, rssMiB: baseline.rssMiB, serverCores: baseline.cores },
     ratio: ok ? subject.rps / baseline.rps : undefined,
     p50Ratio: ok ? subject.latency.p50Ms / baseline.latency.p50Ms : undefined,
     target,
-    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}`,
+    note: `req/s per slice ${spread(subject)} vs ${spread(baseline)}${cpuPerCallNote(subject, baseline)}`,
   };
+}
+
+/**
+ * Server CPU per answered call on each side. The load generator shares the 2 cores, so a
+ * throughput ratio also moves with how much CPU it takes per request (more for bigger messages);
+ * the server's own cost per call does not.
+ */
+function cpuPerCallNote(subject: Measured, baseline: Measured): string {
+  const us = (m: Measured) => (m.cores === undefined || m.rps === 0 ? undefined : (m.cores / m.rps) * 1e6);
+  const a = us(subject);
+  const b = us(baseline);
+  if (a === undefined || b === undefined) return '';
+  return `; server CPU per call ${a.toFixed(1)} µs vs ${b.toFixed(1)} µs (baseline's cost / subject's: ${(b / a).toFixed(2)})`;
 }

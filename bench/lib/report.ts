@@ -15,7 +15,7 @@ export interface Row {
   rssMiB?: number;
   /** Event-loop delay inside the service under this load (from its /metrics). */
   loopDelay?: { p99Ms: number; maxMs: number };
-  baseline?: { name: string; rps: number; latency?: LatencySummary; rssMiB?: number };
+  baseline?: { name: string; rps: number; latency?: LatencySummary; rssMiB?: number; serverCores?: number };
   /** rps / baseline.rps; undefined when a correctness check failed. */
   ratio?: number;
   /** p50 / baseline p50: how many times slower the median call is. */

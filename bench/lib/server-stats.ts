@@ -74,9 +74,22 @@ export function delta(before: RpcCounts, after: RpcCounts, method: string): { ok
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** User + system CPU seconds of a process so far; undefined off Linux. */
-export async function cpuSeconds(pid: number): Promise<number | undefined> {
+export function cpuSeconds(pid: number): Promise<number | undefined> {
+  return cpuSecondsOf(`/proc/${pid}/stat`);
+}
+
+/**
+ * The same for the process's main thread alone: for a Node process, the event loop (JavaScript,
+ * protocol work, the I/O calls it makes), without libuv's pool (Argon2 runs there), GC helpers and
+ * the rest of the threads.
+ */
+export function mainThreadCpuSeconds(pid: number): Promise<number | undefined> {
+  return cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`);
+}
+
+async function cpuSecondsOf(statPath: string): Promise<number | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = await readFile(statPath, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
   } catch {
