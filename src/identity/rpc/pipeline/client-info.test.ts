@@ -30,10 +30,15 @@ describe('recordClientInfo', () => {
     expect(get.mock.calls.map((c) => c[0])).toEqual(['x-forwarded-for', 'user-agent']);
   });
 
-  it('spreads and serialises like a plain object', () => {
-    const info = recordClientInfo(context('ipv4:203.0.113.9:4000', { 'user-agent': 'probe/1.0' }), trustedProxyList([]));
-    expect({ ...info }).toEqual({ ip: '203.0.113.9', userAgent: 'probe/1.0' });
+  it('serialises like a plain object and exposes nothing else to enumeration', () => {
+    const info = recordClientInfo(
+      context('ipv4:203.0.113.9:4000', { 'user-agent': 'probe/1.0', authorization: 'Bearer do-not-log' }),
+      trustedProxyList([]),
+    );
     expect(JSON.parse(JSON.stringify(info))).toEqual({ ip: '203.0.113.9', userAgent: 'probe/1.0' });
+    expect(JSON.stringify({ client: info })).not.toContain('do-not-log');
+    expect(Object.keys(info)).toEqual([]);
+    expect({ ip: info.ip, userAgent: info.userAgent }).toEqual({ ip: '203.0.113.9', userAgent: 'probe/1.0' });
   });
 
   it('keeps the peer the call started with', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { ListUsersResponseSchema } from '../../../gen/identity/v1/admin_pb.js';
 import { ChangePasswordRequestSchema, CompleteMfaRequestSchema, LoginRequestSchema } from '../../../gen/identity/v1/auth_pb.js';
+import { IntrospectRequestSchema } from '../../../gen/identity/v1/introspection_pb.js';
 import { LatchError } from '../../../shared/errors.js';
 import { assertCleanStrings } from './string-fields.js';
 
@@ -64,5 +65,17 @@ describe('assertCleanStrings (docs/security.md X2)', () => {
 
   it('never echoes the offending value', () => {
     expect(outcome(login('secret-value\u0000@example.com'))).not.toContain('secret-value');
+  });
+});
+
+describe('assertCleanStrings on flat messages (strings read without reflection)', () => {
+  it('checks every string field of a request with scalar fields only, like the reflective walk', () => {
+    const introspect = (token: string, tokenTypeHint = '') => () =>
+      assertCleanStrings(IntrospectRequestSchema, create(IntrospectRequestSchema, { token, tokenTypeHint }));
+    expect(outcome(introspect('eyJ.a-b_c.d'))).toBe('ok');
+    expect(outcome(introspect(''))).toBe('ok');
+    expect(outcome(introspect('eyJ\u0000x'))).toBe('token: must not contain control or invisible formatting characters');
+    expect(outcome(introspect('ok', 'access\ufffd'))).toBe('token_type_hint: is not valid UTF-8');
+    expect(outcome(introspect('a\ud800'))).toBe('token: is not well-formed Unicode (lone surrogate)');
   });
 });
