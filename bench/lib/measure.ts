@@ -38,11 +38,16 @@ export function pool(slices: readonly Slice[]): Pooled {
   };
 }
 
-/** Runs `rounds` rounds of every named measurement in turn and pools each one's slices. */
+/**
+ * Runs `rounds` rounds of every named measurement in turn and pools each one's slices. Every
+ * other round runs them in reverse (A B C, C B A, ...), so with an even number of rounds a
+ * steady drift of the machine's speed over the set weighs on every figure alike.
+ */
 export async function interleave<K extends string>(rounds: number, order: readonly K[], run: (name: K, round: number) => Promise<Slice>): Promise<Record<K, Pooled>> {
   const slices = Object.fromEntries(order.map((k) => [k, [] as Slice[]])) as Record<K, Slice[]>;
+  const reversed = [...order].reverse();
   for (let r = 0; r < rounds; r++) {
-    for (const name of order) slices[name].push(await run(name, r));
+    for (const name of r % 2 === 0 ? order : reversed) slices[name].push(await run(name, r));
   }
   return Object.fromEntries(order.map((k) => [k, pool(slices[k])])) as Record<K, Pooled>;
 }
