@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxEntity } from '../../src/identity/events/outbox.entity.js';
 import { sessionsRevoked } from '../../src/identity/events/event-messages.js';
-import { enqueue } from '../../src/identity/events/outbox-store.js';
+import { enqueue, OutboxStore } from '../../src/identity/events/outbox-store.js';
 import { securityAlert } from '../../src/identity/events/security-alert.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -44,5 +44,17 @@ describe('outbox enqueue (E1: the event commits with the change)', () => {
     expect(row.attempts).toBe(0);
     expect(row.createdAt.getTime()).toBe(clock.nowMs());
     expect(row.nextAttemptAt.getTime()).toBe(clock.nowMs());
+  });
+
+  it('hands events to the relay in the order they were written, within one millisecond too', async () => {
+    // One transaction, one clock reading: created_at ties for all of them, so only the insert
+    // order can tell them apart (a random-id tie-break gets 20 in order once in 20! runs).
+    const events = Array.from({ length: 20 }, (_, i) => sessionsRevoked({ userId: `u-order-${i}`, notBeforeMs: clock.nowMs() }));
+    await t.db.orm.em.fork().transactional(async (tx) => {
+      for (const e of events) enqueue(tx, e, clock);
+    });
+    const ours = new Set(events.map((e) => e.id));
+    const claimed = await new OutboxStore(t.db.orm).claim(new Date(clock.nowMs()), 100, new Date(clock.nowMs() + 60_000));
+    expect(claimed.map((r) => r.id).filter((id) => ours.has(id))).toEqual(events.map((e) => e.id));
   });
 });

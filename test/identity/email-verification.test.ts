@@ -29,7 +29,7 @@ interface Link {
 async function verificationLinks(t: TestIdentity, userId?: string): Promise<Link[]> {
   const rows: Array<{ payload: Buffer }> = await t.app.internals.db.orm.em
     .fork()
-    .execute(`select payload from outbox where subject = 'email_verification_requested' order by created_at, id`);
+    .execute(`select payload from outbox where subject = 'email_verification_requested' order by seq`);
   return rows
     .map((r) => fromBinary(EmailVerificationRequestedSchema, r.payload))
     .filter((e) => userId === undefined || e.userId === userId)

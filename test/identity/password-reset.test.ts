@@ -36,7 +36,7 @@ interface Link {
 async function resetLinks(userId?: string): Promise<Link[]> {
   const rows: Array<{ payload: Buffer }> = await t.app.internals.db.orm.em
     .fork()
-    .execute(`select payload from outbox where subject = 'password_reset_requested' order by created_at, id`);
+    .execute(`select payload from outbox where subject = 'password_reset_requested' order by seq`);
   return rows
     .map((r) => fromBinary(PasswordResetRequestedSchema, r.payload))
     .filter((e) => userId === undefined || e.userId === userId)

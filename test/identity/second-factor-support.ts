@@ -61,7 +61,7 @@ export async function mfaChallenge(c: Clients, email: string, password: string):
 export async function securityAlerts(t: TestIdentity, userId: string): Promise<SecurityAlertKind[]> {
   const rows: Array<{ payload: Buffer }> = await t.app.internals.db.orm.em
     .fork()
-    .execute(`select payload from outbox where subject = 'security_alert' order by created_at, id`);
+    .execute(`select payload from outbox where subject = 'security_alert' order by seq`);
   return rows.map((r) => fromBinary(SecurityAlertSchema, r.payload)).filter((a) => a.userId === userId).map((a) => a.kind);
 }
 

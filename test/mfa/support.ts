@@ -89,7 +89,7 @@ export async function createMfaFixture(overrides: Partial<MfaServiceDeps> = {}):
     async alerts(userId) {
       const rows: Array<{ payload: Buffer }> = await tdb.db.orm.em
         .fork()
-        .execute(`select payload from outbox where subject = 'security_alert' order by created_at, id`);
+        .execute(`select payload from outbox where subject = 'security_alert' order by seq`);
       return rows.map((r) => fromBinary(SecurityAlertSchema, r.payload)).filter((a) => a.userId === userId).map((a) => a.kind);
     },
     sql: (query, params = []) => tdb.db.orm.em.fork().execute(query, params),

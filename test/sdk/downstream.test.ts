@@ -151,7 +151,7 @@ describeWithNats('SDK against a real Latch (examples/downstream-service)', () =>
   async function verificationTokens(userId: string): Promise<string[]> {
     const rows: Array<{ payload: Buffer }> = await t.app.internals.db.orm.em
       .fork()
-      .execute(`select payload from outbox where subject = 'email_verification_requested' order by created_at, id`);
+      .execute(`select payload from outbox where subject = 'email_verification_requested' order by seq`);
     return rows
       .map((r) => fromBinary(EmailVerificationRequestedSchema, r.payload))
       .filter((e) => e.userId === userId)

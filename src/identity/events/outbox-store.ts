@@ -46,15 +46,15 @@ export class OutboxStore {
       `with due as (
          select id from outbox
           where published_at is null and next_attempt_at <= ?
-          order by next_attempt_at
+          order by next_attempt_at, seq
           limit ?
           for update skip locked
        ), claimed as (
          update outbox o set next_attempt_at = ?
            from due where o.id = due.id
-         returning o.id, o.subject, o.payload, o.attempts, o.created_at
+         returning o.id, o.subject, o.payload, o.attempts, o.seq
        )
-       select id, subject, payload, attempts from claimed order by created_at, id`,
+       select id, subject, payload, attempts from claimed order by seq`,
       [now, limit, leaseUntil],
     );
     return result.rows;
