@@ -5,6 +5,8 @@ import { Migration } from '@mikro-orm/migrations';
  * precision, and one transaction often writes two events within the same millisecond (a
  * backup code used to turn TOTP off: BACKUP_CODE_USED, then TOTP_DISABLED); the uuid that broke
  * such ties is random. A sequence number assigned by the database on insert keeps their order.
+ * Adding it numbers every existing row, so PostgreSQL rewrites the table under an exclusive lock:
+ * on an outbox with millions of published rows the upgrade's start waits for that rewrite.
  */
 export class Migration0005OutboxOrder extends Migration {
   override async up(): Promise<void> {
