@@ -1,6 +1,7 @@
 import { ScalarType, type DescField, type DescMessage, type Message } from '@bufbuild/protobuf';
 import { reflect, type ReflectMessage } from '@bufbuild/protobuf/reflect';
 import { invalidArgument } from '../../../shared/errors.js';
+import { oncePer } from '../../../shared/once-per.js';
 
 /**
  * docs/security.md X2 at the edge: every string in every request, on every transport, before any
@@ -31,7 +32,7 @@ const isPasswordField = (field: DescField) => field.name === 'password' || field
 /** Throws INVALID_ARGUMENT naming the first offending field (as `parent.child[2]`). */
 export function assertCleanStrings(schema: DescMessage, message: Message): void {
   const flat = flatStringFields(schema);
-  if (flat === undefined) {
+  if (flat === null) {
     walk(reflect(schema, message), '');
     return;
   }
@@ -43,22 +44,15 @@ export function assertCleanStrings(schema: DescMessage, message: Message): void 
   }
 }
 
-const flatPlans = new WeakMap<DescMessage, readonly DescField[] | null>();
-
 /**
  * For a message whose fields are all scalars outside any oneof (Introspect's request, most
- * requests), its string fields: each lives in the message under its localName. Undefined for
- * the rest, which are walked by reflection.
+ * requests), its string fields: each lives in the message under its localName. Null for the
+ * rest, which are walked by reflection. Worked out once per message type.
  */
-function flatStringFields(schema: DescMessage): readonly DescField[] | undefined {
-  let plan = flatPlans.get(schema);
-  if (plan === undefined) {
-    const flat = schema.oneofs.length === 0 && schema.fields.every((f) => (f.fieldKind === 'scalar' || f.fieldKind === 'enum') && f.oneof === undefined);
-    plan = flat ? schema.fields.filter((f) => f.fieldKind === 'scalar' && f.scalar === ScalarType.STRING) : null;
-    flatPlans.set(schema, plan);
-  }
-  return plan ?? undefined;
-}
+const flatStringFields = oncePer((schema: DescMessage): readonly DescField[] | null => {
+  const flat = schema.oneofs.length === 0 && schema.fields.every((f) => (f.fieldKind === 'scalar' || f.fieldKind === 'enum') && f.oneof === undefined);
+  return flat ? schema.fields.filter((f) => f.fieldKind === 'scalar' && f.scalar === ScalarType.STRING) : null;
+});
 
 function walk(msg: ReflectMessage, prefix: string): void {
   for (const field of msg.fields) {
