@@ -8,7 +8,7 @@ import { AuthService } from '../src/gen/identity/v1/auth_pb.js';
 import { configSchema } from '../src/shared/config.js';
 import { MAX_REVOKED_SESSIONS, MAX_USER_STATE_ENTRIES } from '../src/identity/introspection/user-state-cache.js';
 import { runRawVerifies } from './lib/argon2-raw.js';
-import { grpcJsAuth } from './lib/grpc-js-auth.js';
+import { h2GrpcAuth } from './lib/h2-grpc-auth.js';
 import { sdkRows } from './sdk.js';
 import { distinctTokenRows } from './lib/distinct-rows.js';
 import { runMailerBench } from './mailer.js';
@@ -220,7 +220,7 @@ async function main(): Promise<number> {
 
     // Login vs bare argon2.verify at the same concurrency (tuned process); collects refresh tokens.
     const refreshTokens: string[] = [first.result.value.refreshToken];
-    const loadClient = grpcJsAuth(T.grpcUrl);
+    const loadClient = h2GrpcAuth(T.grpcUrl);
     const argon2 = { memoryKiB: defaults.ARGON2_MEMORY_KIB, timeCost: defaults.ARGON2_TIME_COST, parallelism: defaults.ARGON2_PARALLELISM };
     for (const level of LOGIN_LEVELS) {
       const login = async (w: number) => {
@@ -253,7 +253,7 @@ async function main(): Promise<number> {
       });
       const ok = check(`Login ×${level}: every call returned a session`, failed === 0 && m.login.count > 0, `${m.login.count} sessions, ${failed} failed${firstError ? ` (${firstError})` : ''}`);
       rows.push({
-        name: `Login, ${level} in flight (tuned process; grpc-js client)`,
+        name: `Login, ${level} in flight (tuned process; node:http2 gRPC client)`,
         rps: m.login.rps,
         latency: m.login.latency,
         serverCores: m.login.cores,
@@ -298,7 +298,7 @@ async function main(): Promise<number> {
       `${rr.ok} rotations over ${refreshTokens.length} families (after ${warm.ok} in a ${REFRESH.warmupSeconds} s warm-up), ${warm.failed + rr.failed} failed${(warm.firstError ?? rr.firstError) ? ` (${warm.firstError ?? rr.firstError})` : ''}; server counted ${d.ok} ok ${JSON.stringify(d.other)}`,
     );
     rows.push({
-      name: `Refresh, ${REFRESH.concurrency} in flight (tuned process; grpc-js client)`,
+      name: `Refresh, ${REFRESH.concurrency} in flight (tuned process; node:http2 gRPC client)`,
       rps: rr.ok / rr.seconds,
       latency: rr.latency,
       serverCores: cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / rr.seconds,
@@ -334,7 +334,7 @@ async function main(): Promise<number> {
       'floor (b)': `bench/floors/introspect-grpc-floor.ts: bare grpc-js server, own process, answers Introspect with the shipped service's IntrospectResponse encoded once with toBinary; hand-written service definition with pass-through serializers; same h2load settings as the gRPC rows`,
       'floor (c)': 'bench/floors/introspect-connect-floor.ts: bare connect-node server (connectNodeAdapter on node:http, HTTP/1.1), own process, answers Introspect with the same response message; same load generator and settings as the Connect rows. The service answers these Connect POSTs (Introspect, GetCurrentUser) through src/identity/rpc/transports/connect-unary.ts: connect\'s protocol rules and serializers without connect-node\'s router',
       backends: `PostgreSQL ${shipped.backends.database} (a fresh database per process), Redis ${shipped.backends.redisUrl ? 'local' : 'none'}, NATS ${shipped.backends.nats ? 'local JetStream (fresh stream per process)' : 'none'}`,
-      'load generators': `gRPC rows: ${shapeLabel(GRPC)} (HTTP/2, 16 connections × 10 streams); Connect rows: ${shapeLabel(CONNECT)} (Connect JSON, POST application/json, HTTP/1.1, 64 connections, no pipelining). Every set: ${SLICES.warmupRequests} warm-up requests per figure, then ${SLICES.rounds} rounds of ${SLICES.sliceSeconds} s slices, figures interleaved, every other round in reverse order (gRPC set: shipped / tuned / GetCurrentUser / health shipped / health tuned / floor b; Connect set: Introspect / GetCurrentUser / floor c; caches-off set: Introspect / floor b). Login and raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s (raw, Login, Login, raw) after a 2 s warm-up; Login and Refresh via a @grpc/grpc-js client in the bench process (cheaper per call on the shared cores than connect-node's gRPC client). The Introspect rows named 'one token' replay one user's token; the distinct-users rows are below`,
+      'load generators': `gRPC rows: ${shapeLabel(GRPC)} (HTTP/2, 16 connections × 10 streams); Connect rows: ${shapeLabel(CONNECT)} (Connect JSON, POST application/json, HTTP/1.1, 64 connections, no pipelining). Every set: ${SLICES.warmupRequests} warm-up requests per figure, then ${SLICES.rounds} rounds of ${SLICES.sliceSeconds} s slices, figures interleaved, every other round in reverse order (gRPC set: shipped / tuned / GetCurrentUser / health shipped / health tuned / floor b; Connect set: Introspect / GetCurrentUser / floor c; caches-off set: Introspect / floor b). Login and raw argon2 alternate in ${LOGIN.rounds} rounds of ${LOGIN.sliceSeconds} s (raw, Login, Login, raw) after a 2 s warm-up; Login and Refresh via a minimal gRPC client over node:http2 in the bench process (bench/lib/h2-grpc-auth.ts: protobuf-es encoding, grpc-status from the trailers; it costs the shared cores less per call than a @grpc/grpc-js or connect-node client). The Introspect rows named 'one token' replay one user's token; the distinct-users rows are below`,
       'resources': 'server RSS: process_resident_memory_bytes from the service\'s /metrics at the end of each slice (floors: VmRSS from /proc), largest; event-loop delay: prom-client\'s monitorEventLoopDelay gauges on /metrics, scraped right before and right after each slice (each scrape resets the histogram), worst slice\'s p99 and largest max; server cores: /proc CPU time over the slices',
       'background load (1-min load average, start → end)': `${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} CPUs; the machine is shared, so absolute figures are noisy and only same-run ratios mean much; the load generator (h2load, one thread) shares the 2 CPUs with the server`,
       'distinct-users rows': `${DISTINCT.users} users inserted into the shipped process's database (a password hash that matches no password) and one access token each, signed by the bench with the service's current signing key (read from its database, opened with the SECRET_ENCRYPTION_KEY the bench gave it), same header and claims as issued tokens; h2load replays one body, so these rows use bench/lib/distinct-tokens.ts, a node:http2 client with the gRPC rows' shape (${DISTINCT.clients} connections × ${DISTINCT.streams} streams) and prebuilt frames, and floor (b) is driven by that same client for the ratio. COLD: the first pass, each token once. WARM: ${DISTINCT.rounds} rounds of ${DISTINCT.sliceSeconds} s continuing the rotation, interleaved with the floor (every other round floor first). Memory: ${DISTINCT.memoryTokensPerUser} further tokens for each of ${DISTINCT.memoryUsers} of those users (own jti and sid; ${DISTINCT.memoryUsers * DISTINCT.memoryTokensPerUser} in all), each presented once, RSS from /metrics before and after`,
