@@ -25,4 +25,20 @@ describe('VerifiedTokenCache', () => {
     c.set('a', { expMs: 10 });
     expect(c.get('a', 0)).toBeUndefined();
   });
+
+  it('answers only the token itself, not another ending in the same characters', () => {
+    const c = new VerifiedTokenCache<{ expMs: number; sub: string }>(10);
+    const signature = 'S'.repeat(86);
+    const token = `eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.${signature}`;
+    c.set(token, { expMs: 10, sub: 'alice' });
+    expect(c.get(token, 0)?.sub).toBe('alice');
+    // The same signature under another payload: the forgery a tail-only lookup would accept.
+    expect(c.get(`eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJtYWxsb3J5In0.${signature}`, 0)).toBeUndefined();
+    expect(c.get(`x${token}`, 0)).toBeUndefined();
+    expect(c.get(token.slice(1), 0)).toBeUndefined();
+    // Short tokens are keyed whole.
+    c.set('short', { expMs: 10, sub: 'bob' });
+    expect(c.get('short', 0)?.sub).toBe('bob');
+    expect(c.get('shorter', 0)).toBeUndefined();
+  });
 });
