@@ -8,8 +8,8 @@ import { clientInfoKey, peerAddressKey } from './context-keys.js';
  * The first step of every call: who the client is (its address, behind trusted proxies, and its
  * user agent), stored for the handlers and returned for the access log. Each is worked out when
  * first read: the busiest calls (Introspect, GetCurrentUser) succeed without reading either, as
- * their access lines are summarised. The peer address is taken when the call starts, so a late
- * read still gives the address the call came from.
+ * their access lines are summarised. The transports read the peer address while the call is open
+ * (every read of client info happens before the call answers).
  */
 export function recordClientInfo(ctx: HandlerContext, trustedProxies: BlockList): ClientInfo {
   const info = new LazyClientInfo(ctx.values.get(peerAddressKey), ctx.requestHeader, trustedProxies);
@@ -28,20 +28,22 @@ export function clientInfo(ctx: HandlerContext): ClientInfo {
  * plain { ip, userAgent }.
  */
 class LazyClientInfo implements ClientInfo {
-  readonly #peer: string;
+  readonly #peer: string | (() => string);
   readonly #headers: Headers;
   readonly #trustedProxies: BlockList;
   #ip: string | undefined;
   #userAgent: string | undefined;
 
-  constructor(peer: string, headers: Headers, trustedProxies: BlockList) {
+  constructor(peer: string | (() => string), headers: Headers, trustedProxies: BlockList) {
     this.#peer = peer;
     this.#headers = headers;
     this.#trustedProxies = trustedProxies;
   }
 
   get ip(): string {
-    return (this.#ip ??= clientAddress(this.#peer, this.#headers.get('x-forwarded-for'), this.#trustedProxies));
+    if (this.#ip !== undefined) return this.#ip;
+    const peer = typeof this.#peer === 'string' ? this.#peer : this.#peer();
+    return (this.#ip = clientAddress(peer, this.#headers.get('x-forwarded-for'), this.#trustedProxies));
   }
 
   get userAgent(): string {

@@ -26,8 +26,12 @@ export interface Principal {
   emailVerified: boolean;
 }
 
-/** Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. */
-export const peerAddressKey = createContextKey<string>('', { description: 'peer address' });
+/**
+ * Raw socket peer as the transport saw it: grpc-js `ipv4:1.2.3.4:5678`, node `::ffff:1.2.3.4`. Or
+ * what reads it, where reading costs more than most calls need (grpc-js's getPeer goes through
+ * the session's socket proxy); it is read while the call is open, at most once.
+ */
+export const peerAddressKey = createContextKey<string | (() => string)>('', { description: 'peer address' });
 
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: 'principal' });
 

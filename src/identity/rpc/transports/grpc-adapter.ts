@@ -95,7 +95,7 @@ async function handle(
   // The context connect's createHandlerContext would build, without what a unary grpc-js call
   // does not need, and with the signal and response headers made only when used.
   const ctx = new GrpcCallContext(service, method, call);
-  ctx.values.set(peerAddressKey, call.getPeer());
+  ctx.values.set(peerAddressKey, () => call.getPeer());
   try {
     if (fn === undefined) throw mapError(unimplemented(method)).error;
     let request = call.request;
