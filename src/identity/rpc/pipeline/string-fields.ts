@@ -7,11 +7,11 @@ import { oncePer } from '../../../shared/once-per.js';
  * docs/security.md X2 at the edge: every string in every request, on every transport, before any
  * handler sees it. Handlers and domain code may then assume well-formed, visible text.
  *
- * Invalid UTF-8: every decoder on our paths (grpc-js + protobuf-es, connect-node's binary and
- * JSON codecs) is a replacing decoder, so a bad sequence arrives here as U+FFFD. Checking for
- * U+FFFD after decoding covers all of them in one place; a client that sends a literal U+FFFD is
- * refused as well, which costs nothing real. JSON `\ud800` escapes arrive as lone surrogates and
- * are refused with them.
+ * Invalid UTF-8: protobuf-es verifies proto3 strings in binary requests, so such a request does
+ * not decode at all (INVALID_ARGUMENT before this step). JSON bodies are decoded replacing, so a
+ * bad sequence arrives here as U+FFFD; checking for U+FFFD covers every JSON codec in one place,
+ * and a client that sends a literal U+FFFD is refused as well, which costs nothing real. JSON
+ * `\ud800` escapes arrive as lone surrogates and are refused with them.
  *
  * Control characters (Cc: NUL, C0, DEL, C1) are refused everywhere. Format characters (Cf:
  * zero-width space/joiner, soft hyphen, bidi overrides) are refused everywhere except in
@@ -24,7 +24,7 @@ const NOT_WELL_FORMED = /[\p{Cs}\ufffd]/u;
 const CONTROL = /\p{Cc}/u;
 const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
 const ANY_SUSPECT = /[\p{Cc}\p{Cf}\p{Cs}\ufffd]/u;
-const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** Proto field names whose values are passwords (auth.proto, admin bootstrap). */
 const isPasswordField = (field: DescField) => field.name === 'password' || field.name.endsWith('_password');
@@ -90,7 +90,7 @@ function walk(msg: ReflectMessage, prefix: string): void {
 
 function check(field: DescField, path: string, value: string): void {
   // Printable ASCII (tokens, most emails) is clean; only other text needs the Unicode classes.
-  if (!NOT_PRINTABLE_ASCII.test(value) || !ANY_SUSPECT.test(value)) return;
+  if (PRINTABLE_ASCII.test(value) || !ANY_SUSPECT.test(value)) return;
   if (NOT_WELL_FORMED.test(value)) {
     throw invalidArgument(path, value.includes(REPLACEMENT) ? 'is not valid UTF-8' : 'is not well-formed Unicode (lone surrogate)');
   }

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
+import { decodeBinary } from './binary-request.js';
 import { GrpcCallContext } from './grpc-call-context.js';
 import { serializeOnce } from './reusable-response.js';
 import {
@@ -38,7 +39,7 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
       requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
       requestDeserialize: (b: Buffer) => {
         try {
-          return fromBinary(method.input, b);
+          return decodeBinary(method.input, b);
         } catch {
           return UNDECODABLE;
         }

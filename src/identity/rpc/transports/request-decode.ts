@@ -1,8 +1,9 @@
-import { fromBinary, fromJsonString, type DescMessage } from '@bufbuild/protobuf';
+import { fromJsonString, type DescMessage } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Compression } from '@connectrpc/connect/protocol';
 import { LatchError } from '../../../shared/errors.js';
 import { undecodableRequest } from '../pipeline/context-keys.js';
+import { decodeBinary } from './binary-request.js';
 
 /**
  * Reading a request message off the HTTP listener the way connect-node would, but with a failure
@@ -52,7 +53,7 @@ export async function decodeRequest(
       payload = await compression.decompress(payload, readMaxBytes);
     }
     // The options connect itself decodes with (unknown fields kept in binary, ignored in JSON).
-    if (type.binary) return { message: fromBinary(input, payload) };
+    if (type.binary) return { message: decodeBinary(input, payload) };
     return { message: fromJsonString(input, textDecoder.decode(payload), { ignoreUnknownFields: true }) };
   } catch (err) {
     return { failure: err instanceof ConnectError && err.code === Code.ResourceExhausted ? readFailure(err) : undecodableRequest() };
