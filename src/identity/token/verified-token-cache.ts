@@ -18,6 +18,8 @@ export class VerifiedTokenCache<T extends { expMs: number }> {
   constructor(private readonly maxEntries: number) {}
 
   get(token: string, nowMs: number): T | undefined {
+    // Never throws, whatever a caller passes as the token.
+    if (typeof token !== 'string') return undefined;
     const key = keyOf(token);
     const hit = this.entries.get(key);
     if (hit === undefined || hit.token !== token) return undefined;
