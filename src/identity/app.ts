@@ -56,6 +56,7 @@ import { AccessTokens } from './token/access-token.js';
 import { SigningKeyStore } from './token/key-store.js';
 import { SigningKeyEntity } from './token/signing-key.entity.js';
 import { oncePer } from '../shared/once-per.js';
+import { andThen } from '../shared/maybe-promise.js';
 
 /** Every entity the service maps through MikroORM, from the domains that own them. */
 export const identityEntities: EntityList = [UserEntity, SigningKeyEntity, OutboxEntity];
@@ -368,12 +369,8 @@ export async function startIdentity(config: Config, opts: StartOptions): Promise
         }),
     );
     const auth: Authenticator = {
-      async authenticateUser(token) {
-        return principalOf(await introspection.authenticate(token));
-      },
-      async authenticateCaller(secret) {
-        return callers.authenticate(secret);
-      },
+      authenticateUser: (token) => andThen(introspection.authenticate(token), principalOf),
+      authenticateCaller: (secret) => callers.authenticate(secret),
     };
 
     const accessLog = new AccessLogSummary({ logger, slowMs: config.ACCESS_LOG_SLOW_MS });

@@ -48,6 +48,24 @@ describe('access tokens: claims, algorithms, types and time (docs/security.md T1
     expect(await tokens.verify(await signRaw(header(), claims(), privateKey))).toMatchObject({ sub: 'user-1', sid: 'session-1' });
   });
 
+  it('a remembered token is answered without a promise; another payload under its signature is still refused', async () => {
+    const cached = new AccessTokens(store, { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clock: world.clock, cacheSize: 10 });
+    const token = await signRaw(header(), claims(), privateKey);
+    const first = cached.verify(token);
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toMatchObject({ sub: 'user-1' });
+    const again = cached.verify(token);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toMatchObject({ sub: 'user-1' });
+    // The cache finds entries by the token's tail (its signature): a token that shares it but
+    // carries other claims must go through full verification, and fail it.
+    const [h, , sig] = token.split('.');
+    const forged = `${h}.${b64json(claims({ sub: 'user-2', role: 'admin' }))}.${sig}`;
+    expect(forged.slice(-32)).toBe(token.slice(-32));
+    expect(await cached.verify(forged)).toBeNull();
+    expect(cached.verify(token)).toMatchObject({ sub: 'user-1' });
+  });
+
   describe('T1 claims and header', () => {
     it('carries typ at+jwt, alg and kid, and every RFC 9068 2.2 claim', async () => {
       world.clock.set(T0);

@@ -177,10 +177,12 @@ describe('signing keys: rotation, publication and replicas (docs/security.md T5)
     const unknown = await world.accessTokens(a).issue(sampleInput);
     await b.db.close();
     expect(await b.tokens.verify(known.token)).not.toBeNull();
-    const err = await b.tokens.verify(unknown.token).then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const err = await Promise.resolve()
+      .then(() => b.tokens.verify(unknown.token))
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(isLatchError(err) && err.kind === 'unavailable' && err.id === 'ERR_SIGNING_KEYS_UNAVAILABLE').toBe(true);
   });
 

@@ -42,3 +42,26 @@ describe('IntrospectionService and ended sessions (R8)', () => {
     expect(await svc.introspect('tok-b')).toBe(b);
   });
 });
+
+describe('IntrospectionService from memory', () => {
+  it('answers now, without a promise, when the token and its user are in memory; later when either waits', async () => {
+    const byToken = new Map([['tok-a', claims('s-a')]]);
+    const verify = (t: string) => byToken.get(t) ?? null;
+    let waiting = false;
+    const tokens = { verify: (t: string) => (waiting ? Promise.resolve(verify(t)) : verify(t)) } as unknown as AccessTokens;
+    const current = state();
+    const users = { get: () => current } as unknown as UserStateCache;
+    const svc = new IntrospectionService(tokens, users);
+    const now = svc.introspect('tok-a');
+    expect(now).not.toBeInstanceOf(Promise);
+    expect((now as { active: boolean }).active).toBe(true);
+    expect(svc.authenticate('tok-a')).not.toBeInstanceOf(Promise);
+    // An inactive token is refused at once.
+    expect(() => svc.authenticate('tok-x')).toThrow(expect.objectContaining({ kind: 'unauthenticated', id: 'ERR_INVALID_ACCESS_TOKEN' }));
+    waiting = true;
+    const later = svc.introspect('tok-a');
+    expect(later).toBeInstanceOf(Promise);
+    expect(await later).toBe(now);
+    await expect(svc.authenticate('tok-x')).rejects.toMatchObject({ kind: 'unauthenticated' });
+  });
+});

@@ -1,4 +1,5 @@
 import { LatchError } from '../../shared/errors.js';
+import { andThen, type MaybePromise } from '../../shared/maybe-promise.js';
 import type { AccessTokens, VerifiedAccessToken } from '../token/access-token.js';
 import type { UserState, UserStateCache } from './user-state-cache.js';
 
@@ -47,11 +48,13 @@ export class IntrospectionService {
     private readonly users: UserStateCache,
   ) {}
 
-  async introspect(token: string): Promise<Introspection> {
+  /** Answered now when both the token and its user are in memory, as on most calls (maybe-promise.ts). */
+  introspect(token: string): MaybePromise<Introspection> {
     if (token.length === 0 || token.length > 4096) return INACTIVE;
-    const claims = await this.tokens.verify(token);
-    if (!claims) return INACTIVE;
-    const state = await this.users.get(claims.sub);
+    return andThen(this.tokens.verify(token), (claims) => (claims ? andThen(this.users.get(claims.sub), (state) => this.answer(claims, state)) : INACTIVE));
+  }
+
+  private answer(claims: VerifiedAccessToken, state: UserState | null): Introspection {
     if (!isLive(claims, state)) return INACTIVE;
     const known = this.answers.get(claims);
     if (known && known.state === state) return known.answer;
@@ -77,14 +80,17 @@ export class IntrospectionService {
     return answer;
   }
 
-  /** For the RPC pipeline: an active access token or UNAUTHENTICATED. */
-  async authenticate(token: string): Promise<ActiveToken> {
-    const result = await this.introspect(token);
-    if (!result.active) {
-      throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
-    }
-    return result;
+  /** For the RPC pipeline: an active access token or UNAUTHENTICATED (thrown now or rejected later). */
+  authenticate(token: string): MaybePromise<ActiveToken> {
+    return andThen(this.introspect(token), activeOrThrow);
   }
+}
+
+function activeOrThrow(result: Introspection): ActiveToken {
+  if (!result.active) {
+    throw new LatchError('unauthenticated', 'ERR_INVALID_ACCESS_TOKEN', 'access token is invalid, expired or revoked');
+  }
+  return result;
 }
 
 function isLive(claims: VerifiedAccessToken, state: UserState | null): boolean {

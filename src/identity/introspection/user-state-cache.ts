@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { LatchError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { MaybePromise } from '../../shared/maybe-promise.js';
 import type { UserStore, TokenStateRow } from '../account/user-store.js';
 import { msOf } from '../persistence/row-values.js';
 
@@ -91,12 +92,17 @@ export class UserStateCache {
     this.revokedSessionWindowMs = limits.revokedSessionWindowMs ?? REVOKED_SESSION_WINDOW_MS;
   }
 
-  async get(userId: string): Promise<UserState | null> {
+  /** A fresh entry is answered now, without a promise (maybe-promise.ts). */
+  get(userId: string): MaybePromise<UserState | null> {
     const now = this.clock.nowMs();
     if (this.ttlMs > 0 && this.bus.isLive()) {
       const hit = this.entries.get(userId);
       if (hit && now - hit.fetchedAtMs < this.ttlMs) return hit.state;
     }
+    return this.load(userId, now);
+  }
+
+  private async load(userId: string, now: number): Promise<UserState | null> {
     // Collapse concurrent misses for one user into one query.
     const pending = this.inFlight.get(userId);
     if (pending) return pending;

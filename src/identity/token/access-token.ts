@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import type { SigningKeyStore } from './key-store.js';
 import { checkLeeway, signJwt, verifyJwt } from './strict-jwt.js';
+import type { MaybePromise } from '../../shared/maybe-promise.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** RFC 9068 2.1: the media type of JWT access tokens. */
@@ -99,9 +100,14 @@ export class AccessTokens {
    * attacker input). Throws LatchError `unavailable` only when the kid is unknown and the key table
    * cannot be read, since "cannot tell" must not become "inactive".
    */
-  async verify(token: string): Promise<VerifiedAccessToken | null> {
+  verify(token: string): MaybePromise<VerifiedAccessToken | null> {
+    // A remembered token is answered now, without a promise (maybe-promise.ts).
     const hit = this.verified.get(token, this.o.clock.nowMs());
     if (hit) return hit;
+    return this.verifyAndRemember(token);
+  }
+
+  private async verifyAndRemember(token: string): Promise<VerifiedAccessToken | null> {
     const result = await this.verifyUncached(token);
     if (result) this.verified.set(token, result);
     return result;

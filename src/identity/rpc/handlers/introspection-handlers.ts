@@ -2,6 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
 import { IntrospectResponseSchema, TokenIntrospectionService, type IntrospectResponse } from '../../../gen/identity/v1/introspection_pb.js';
 import { markReusable } from '../transports/reusable-response.js';
+import { andThen } from '../../../shared/maybe-promise.js';
 import { oncePer } from '../../../shared/once-per.js';
 import type { ActiveToken, IntrospectionService } from '../../introspection/introspection-service.js';
 import { MAX_TOKEN_CHARS, required } from './validate.js';
@@ -13,11 +14,10 @@ export function introspectionHandlers(d: { introspection: IntrospectionService; 
   // so the same response (and its bytes) can be reused.
   const responseOf = oncePer((r: ActiveToken) => markReusable(toResponse(r)));
   return {
-    async introspect(req) {
-      const r = await d.introspection.introspect(required('token', req.token, MAX_TOKEN_CHARS));
+    // Not async: a token and user in memory are answered without a promise (maybe-promise.ts).
+    introspect(req) {
       // RFC 7662 2.2: an inactive token gets `active: false` and nothing else.
-      if (!r.active) return INACTIVE;
-      return responseOf(r);
+      return andThen(d.introspection.introspect(required('token', req.token, MAX_TOKEN_CHARS)), (r) => (r.active ? responseOf(r) : INACTIVE));
     },
 
     getJwks() {

@@ -1,15 +1,16 @@
 import type { HandlerContext } from '@connectrpc/connect';
 import { LatchError } from '../../../shared/errors.js';
+import { andThen, type MaybePromise } from '../../../shared/maybe-promise.js';
 import { callerKey, principalKey, type Principal } from './context-keys.js';
 import type { MethodPolicy } from './method-policy.js';
 
 /** The step that enforces a method's policy (method-policy.ts) on the credential the call carries. */
 
 export interface Authenticator {
-  /** Verifies an access token; throws LatchError('unauthenticated', ...) when it is not good. */
-  authenticateUser(bearerToken: string): Promise<Principal>;
+  /** Verifies an access token; throws (or rejects with) LatchError('unauthenticated', ...) when it is not good. */
+  authenticateUser(bearerToken: string): MaybePromise<Principal>;
   /** Verifies an introspection client secret and returns the client's name. */
-  authenticateCaller(bearerSecret: string): Promise<string>;
+  authenticateCaller(bearerSecret: string): MaybePromise<string>;
 }
 
 /** RFC 6750 §2.1: `Bearer <token>`; the scheme name is case-insensitive (RFC 9110 §11.1). */
@@ -25,26 +26,29 @@ function bearerCredential(ctx: HandlerContext): string {
   return match[1]!;
 }
 
-/** Stores who is calling under principalKey / callerKey, or throws when the policy refuses the call. */
-export async function authenticate(policy: MethodPolicy, ctx: HandlerContext, auth: Authenticator): Promise<void> {
+/**
+ * Stores who is calling under principalKey / callerKey, or throws when the policy refuses the
+ * call. Done now when the credential's answer is in memory; a promise otherwise (maybe-promise.ts).
+ */
+export function authenticate(policy: MethodPolicy, ctx: HandlerContext, auth: Authenticator): MaybePromise<void> {
   switch (policy.auth) {
     case 'none':
       return;
     case 'caller':
-      ctx.values.set(callerKey, await auth.authenticateCaller(bearerCredential(ctx)));
-      return;
+      return andThen(auth.authenticateCaller(bearerCredential(ctx)), (caller) => {
+        ctx.values.set(callerKey, caller);
+      });
     case 'user':
-    case 'admin': {
-      const principal = await auth.authenticateUser(bearerCredential(ctx));
-      ctx.values.set(principalKey, principal);
-      if (policy.auth === 'admin' && principal.role !== 'admin') {
-        throw new LatchError('permission_denied', 'ERR_ADMIN_REQUIRED', 'admin role required');
-      }
-      if (principal.passwordMustChange && policy.allowWhilePasswordMustChange !== true) {
-        throw new LatchError('failed_precondition', 'ERR_PASSWORD_CHANGE_REQUIRED', 'password change required');
-      }
-      return;
-    }
+    case 'admin':
+      return andThen(auth.authenticateUser(bearerCredential(ctx)), (principal) => {
+        ctx.values.set(principalKey, principal);
+        if (policy.auth === 'admin' && principal.role !== 'admin') {
+          throw new LatchError('permission_denied', 'ERR_ADMIN_REQUIRED', 'admin role required');
+        }
+        if (principal.passwordMustChange && policy.allowWhilePasswordMustChange !== true) {
+          throw new LatchError('failed_precondition', 'ERR_PASSWORD_CHANGE_REQUIRED', 'password change required');
+        }
+      });
   }
 }
 

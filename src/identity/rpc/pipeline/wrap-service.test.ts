@@ -15,6 +15,8 @@ import { peerAddressKey } from './context-keys.js';
 import { createMetrics } from './metrics.js';
 import { codeName } from './access-log.js';
 import { wrapService, type PipelineOptions } from './wrap-service.js';
+import type { Authenticator } from './auth-policy.js';
+import { LatchError } from '../../../shared/errors.js';
 
 function setup() {
   const logs = captureLogs();
@@ -112,6 +114,55 @@ describe('pipeline auth policy', () => {
     expect(await codeOf(introspection.introspect({ token: 'bad-arg' }, h))).toEqual([Code.InvalidArgument, 'token: too long', 'ERR_INVALID_ARGUMENT']);
     const [code, msg] = await codeOf(introspection.introspect({ token: 'bug' }, h));
     expect([code, msg]).toEqual([Code.Internal, 'internal error']);
+  });
+});
+
+describe('pipeline: answers from memory', () => {
+  const memoryAuth: Authenticator = {
+    authenticateUser: (token) => fakeAuth.authenticateUser(token),
+    authenticateCaller: (secret) => {
+      if (secret === secrets.callerSecret) return 'orders-service';
+      throw new LatchError('unauthenticated', 'ERR_INVALID_CLIENT', 'invalid client credential');
+    },
+  };
+  const request = (token: string) => ({ token, tokenTypeHint: '', $typeName: 'identity.v1.IntrospectRequest' as const });
+  const context = (secret: string) =>
+    createHandlerContext({
+      service: TokenIntrospectionService,
+      method: TokenIntrospectionService.method.introspect,
+      protocolName: 'grpc',
+      requestMethod: 'POST',
+      url: '/x',
+      requestHeader: { authorization: `Bearer ${secret}` },
+      contextValues: createContextValues().set(peerAddressKey, 'ipv4:10.1.1.1:5000'),
+    });
+
+  it('answers without a promise when the credential and the handler need no I/O, and counts and logs the call', async () => {
+    const { opts, logs, metrics } = setup();
+    const impl = wrapService(TokenIntrospectionService, introspectionImpl, { ...opts, auth: memoryAuth });
+    const res = impl.introspect(request('good'), context(secrets.callerSecret));
+    expect(res).not.toBeInstanceOf(Promise);
+    expect((res as { active: boolean }).active).toBe(true);
+    // A refusal is thrown now, already mapped, and logged and counted like any other failure.
+    let thrown: unknown;
+    try {
+      impl.introspect(request('good'), context('not-a-secret'));
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(ConnectError);
+    expect([(thrown as ConnectError).code, (thrown as ConnectError).metadata.get('latch-error-id')]).toEqual([Code.Unauthenticated, 'ERR_INVALID_CLIENT']);
+    expect(() => impl.introspect(request('bug'), context(secrets.callerSecret))).toThrow(/internal error/i);
+    const access = logs.lines().filter((l) => l.msg === 'rpc');
+    expect(access.map((l) => l.code)).toEqual(['ok', 'unauthenticated', 'internal']);
+    const text = await metrics.registry.metrics();
+    for (const code of ['ok', 'unauthenticated', 'internal']) {
+      expect(text).toMatch(new RegExp(`latch_rpc_duration_seconds_count\\{[^}]*method="Introspect",code="${code}",transport="grpc"\\} 1`));
+    }
+    // With the credential check waiting on I/O, the same call is a promise with the same answer.
+    const waiting = wrapService(TokenIntrospectionService, introspectionImpl, opts).introspect(request('good'), context(secrets.callerSecret));
+    expect(waiting).toBeInstanceOf(Promise);
+    expect((await waiting).active).toBe(true);
   });
 });
 

@@ -4,6 +4,7 @@ import { create, fromBinary, toBinary, type DescMethodUnary, type DescService } 
 import { decodeBinary } from './binary-request.js';
 import { GrpcCallContext } from './grpc-call-context.js';
 import { serializeOnce } from './reusable-response.js';
+import { isPromise } from '../../../shared/maybe-promise.js';
 import {
   Metadata,
   type Server,
@@ -85,18 +86,19 @@ export function addGrpcService(
   server.addService(grpcServiceDefinition(service), grpcHandlers(service, impl, logger));
 }
 
-async function handle(
+function handle(
   service: DescService,
   method: DescMethodUnary,
   fn: UnaryFn | undefined,
   call: ServerUnaryCall<unknown, unknown>,
   callback: sendUnaryData<unknown>,
   logger: Logger,
-): Promise<void> {
+): void {
   // The context connect's createHandlerContext would build, without what a unary grpc-js call
   // does not need, and with the signal and response headers made only when used.
   const ctx = new GrpcCallContext(service, method, call);
   ctx.values.set(peerAddressKey, () => call.getPeer());
+  let result: unknown;
   try {
     if (fn === undefined) throw mapError(unimplemented(method)).error;
     let request = call.request;
@@ -105,13 +107,54 @@ async function handle(
       ctx.values.set(requestDecodeFailureKey, undecodableRequest());
       request = create(method.input);
     }
-    const result = await fn(request, ctx);
+    result = fn(request, ctx);
     // An implementation mounted without the pipeline must not answer an empty stand-in message.
-    if (request !== call.request) throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
+    if (request !== call.request) {
+      if (isPromise(result)) result.catch(() => undefined);
+      throw new ConnectError('request message could not be decoded', Code.InvalidArgument);
+    }
+  } catch (err) {
+    fail(ctx, call, callback, err, logger);
+    return;
+  }
+  // An answer from memory goes out now; one that waits on I/O when it comes (maybe-promise.ts).
+  if (isPromise(result)) {
+    result.then(
+      (value) => answer(ctx, method, call, callback, value, logger),
+      (err: unknown) => fail(ctx, call, callback, err, logger),
+    );
+  } else {
+    answer(ctx, method, call, callback, result, logger);
+  }
+}
+
+function answer(
+  ctx: GrpcCallContext,
+  method: DescMethodUnary,
+  call: ServerUnaryCall<unknown, unknown>,
+  callback: sendUnaryData<unknown>,
+  result: unknown,
+  logger: Logger,
+): void {
+  try {
     sendHeaders(call, ctx.writtenHeader());
     const trailer = ctx.writtenTrailer();
     callback(null, create(method.output, result as never), trailer === undefined ? undefined : headersToMetadata(trailer));
   } catch (err) {
+    fail(ctx, call, callback, err, logger);
+    return;
+  }
+  ctx.finish();
+}
+
+function fail(
+  ctx: GrpcCallContext,
+  call: ServerUnaryCall<unknown, unknown>,
+  callback: sendUnaryData<unknown>,
+  err: unknown,
+  logger: Logger,
+): void {
+  try {
     sendHeaders(call, ctx.writtenHeader());
     const ce = asWireError(err, logger);
     const trailers = new Headers(ctx.writtenTrailer());
