@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomBytesPooled } from './random-pool.js';
 
 /**
  * A secret handed to one party (a refresh token, a reset or verification link, an MFA
@@ -16,7 +17,7 @@ const BODY = /^[A-Za-z0-9_-]{43}$/;
 
 export function opaqueTokenKind(prefix: string): OpaqueTokenKind {
   return {
-    create: () => prefix + randomBytes(32).toString('base64url'),
+    create: () => prefix + randomBytesPooled(32).toString('base64url'),
     hash: (token) => createHash('sha256').update(token, 'utf8').digest(),
     looksLike: (token) => token.length === prefix.length + 43 && token.startsWith(prefix) && BODY.test(token.slice(prefix.length)),
   };

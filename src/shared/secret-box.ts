@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytesPooled } from './random-pool.js';
 
 /**
  * AES-256-GCM with a random 96-bit nonce. Output: version(1) | nonce(12) | tag(16) | ciphertext.
@@ -13,7 +14,7 @@ export class SecretBox {
   }
 
   seal(plaintext: Uint8Array, aad: string): Buffer {
-    const nonce = randomBytes(12);
+    const nonce = randomBytesPooled(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

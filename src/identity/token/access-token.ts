@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../../shared/random-pool.js';
 import type { Clock } from '../../shared/clock.js';
 import type { SigningKeyStore } from './key-store.js';
 import { checkLeeway, signJwt, verifyJwt } from './strict-jwt.js';
@@ -70,7 +70,7 @@ export class AccessTokens {
 
   async issue(input: AccessTokenInput): Promise<IssuedAccessToken> {
     const nowMs = this.o.clock.nowMs();
-    const jti = randomBytes(16).toString('base64url');
+    const jti = randomBytesPooled(16).toString('base64url');
     const exp = Math.floor(nowMs / 1000) + this.o.ttlSeconds;
     const payload: Record<string, unknown> = {
       iss: this.o.issuer,
