@@ -50,7 +50,7 @@ export class SignInService {
     const attempt = await attempts.throttle.begin(email, client.ip);
     const { user, ok, needsRehash } = await attempts.settleOnError(attempt, async () => {
       // One round trip: the user, its hash and whether TOTP is on.
-      const found = await this.d.users.findByEmail(email);
+      const found = await this.d.users.findForSignIn(email);
       if (!found) {
         // P4: unknown emails cost the same argon2 work as known ones.
         await this.d.hasher.burn(password);
