@@ -44,7 +44,7 @@ import { prepareBackends, startService, type Backends, type ServiceProcess } fro
 const GRPC: LoadShape = { clients: 16, streamsPerClient: 10 };
 /** Connect JSON as browsers send it: HTTP/1.1, one request at a time per connection. */
 const CONNECT: LoadShape = { clients: 64, streamsPerClient: 1, h1: true };
-const SLICES = { warmupRequests: 3000, rounds: 4, sliceSeconds: 3 };
+const SLICES = { warmupRequests: 3000, rounds: 8, sliceSeconds: 2 };
 /** Logins in flight; the tuned service's HASH_CONCURRENCY is set to the largest so it never queues. */
 const LOGIN_LEVELS = [4, 8];
 const LOGIN = { rounds: 2, sliceSeconds: 5 };
