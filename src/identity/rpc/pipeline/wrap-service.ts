@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientInfo } from '../../../shared/client-info.js';
-import { isPromise } from '../../../shared/maybe-promise.js';
+import { andThen, isPromise } from '../../../shared/maybe-promise.js';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import type { Logger } from '../../../shared/logger.js';
@@ -99,8 +99,7 @@ function wrapMethod(
     let result: unknown;
     try {
       checkRequest(method.input, req, ctx);
-      const authenticated = authenticate(policy, ctx, auth);
-      result = isPromise(authenticated) ? authenticated.then(() => fn(req, ctx)) : fn(req, ctx);
+      result = andThen(authenticate(policy, ctx, auth), () => fn(req, ctx));
     } catch (err) {
       const failure = mapError(err);
       finish(start, info, ctx, measured, failure);

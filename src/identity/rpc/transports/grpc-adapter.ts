@@ -71,7 +71,7 @@ export function grpcHandlers(
   for (const method of unaryMethods(service)) {
     const fn = (impl as Record<string, UnaryFn | undefined>)[method.localName]?.bind(impl);
     handlers[method.localName] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      void handle(service, method, fn, call, callback, logger);
+      handle(service, method, fn, call, callback, logger);
     };
   }
   return handlers;
